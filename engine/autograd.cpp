@@ -1,0 +1,193 @@
+// tessera/engine/autograd.cpp — the backward engine: topological sort, gradient accumulation,
+// graph release. See autograd.h for the model.
+#include "engine/autograd.h"
+
+#include <cstring>
+
+#include "engine/ops.h"
+
+namespace tessera {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+uint64_t g_pass = 0;  // incremented per backward pass; marks visited nodes
+}  // namespace
+
+bool grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool enabled) { g_grad_enabled = enabled; }
+
+// ---- releasing graphs without recursion ----
+// Dropping the last reference to a node drops its input edges, which may drop *their* nodes,
+// and so on down the chain: a recursion as deep as the graph. Instead every node (and every
+// tensor's grad_fn) is released through a queue; only the outermost call drains it, so the stack
+// depth stays constant however long the chain (MLX's lesson, mlx/array.cpp).
+void release_deferred(std::shared_ptr<Node>&& node) {
+  thread_local std::vector<std::shared_ptr<Node>> pending;
+  thread_local bool draining = false;
+  if (!node) return;
+  if (node.use_count() > 1) {  // someone else still holds it: nothing cascades
+    node.reset();
+    return;
+  }
+  pending.push_back(std::move(node));
+  if (draining) return;
+  draining = true;
+  while (!pending.empty()) {
+    std::shared_ptr<Node> last = std::move(pending.back());
+    pending.pop_back();
+    last.reset();  // runs ~Node, which queues the node's inputs instead of freeing them here
+  }
+  draining = false;
+}
+
+Node::~Node() {
+  for (Edge& e : inputs_) release_deferred(std::move(e.node));
+}
+
+TensorImpl::~TensorImpl() { release_deferred(std::move(grad_fn)); }
+
+namespace detail {
+bool any_requires_grad(const Tensor* const* inputs, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (inputs[i]->defined() && inputs[i]->requires_grad()) return true;
+  return false;
+}
+
+void attach(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* inputs, size_t n) {
+  node->inputs_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& t = *inputs[i];
+    if (!t.defined() || !t.requires_grad()) continue;
+    Edge& e = node->inputs_[i];
+    if (t.impl().grad_fn) e.node = t.impl().grad_fn;
+    else e.leaf = t.impl_ptr();
+    e.shape = t.shape();
+  }
+  out.impl().requires_grad = true;
+  out.impl().grad_fn = std::move(node);
+}
+}  // namespace detail
+
+// ---- gradient accumulation ----
+namespace {
+// Is g's buffer referenced by anyone but g itself? (Then it must not be written in place.)
+bool exclusively_owned(const Tensor& g) {
+  return g.impl_ptr().use_count() == 1 && g.impl().storage.use_count() == 1;
+}
+
+void accumulate_into_leaf(TensorImpl& leaf, Tensor g) {
+  if (!leaf.grad) {
+    // A leaf's .grad() belongs to it alone (optimizers update it in place), so steal g only
+    // when nobody else holds it; otherwise copy, as PyTorch's AccumulateGrad does.
+    if (exclusively_owned(g) && g.impl().offset == 0) {
+      leaf.grad = g.impl_ptr();
+    } else {
+      Tensor copy = empty(g.shape());
+      std::memcpy(copy.data(), g.data(), sizeof(scalar_t) * g.numel());
+      leaf.grad = copy.impl_ptr();
+    }
+    return;
+  }
+  // grad += g (in place: the leaf owns its grad buffer)
+  scalar_t* dst = leaf.grad->storage->data + leaf.grad->offset;
+  const scalar_t* src = g.data();
+  const int64_t n = g.numel();
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+}  // namespace
+
+void GradSink::add(int i, Tensor g) {
+  Edge& e = node_.inputs_[i];
+  if (!e.active()) return;
+  if (g.shape() != e.shape) {
+    // The forward broadcast this input up to the output's shape; its gradient is the sum over
+    // the broadcast dims (or a pure reshape when only size-1 dims differ).
+    g = g.numel() == e.shape.numel() ? reshape(g, e.shape) : sum_to(g, e.shape);
+  }
+  if (e.leaf) {
+    accumulate_into_leaf(*e.leaf, std::move(g));
+    return;
+  }
+  Node& target = *e.node;
+  // Out of place on purpose: the first gradient stored may be shared with another input's
+  // (add passes one tensor to both), so it is never written through.
+  target.grad_ = target.grad_.defined() ? tessera::add(target.grad_, g) : std::move(g);
+}
+
+// ---- the backward pass ----
+void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph) {
+  TS_CHECK(root.requires_grad(),
+           "backward: this tensor does not require grad and has no grad_fn; did you forget "
+           "requires_grad_() on a parameter, or run the forward pass under a NoGradGuard?");
+  Tensor seed = gradient;
+  if (!seed.defined()) {
+    TS_CHECK(root.numel() == 1,
+             "backward: a gradient can be created implicitly only for a one-element output, but "
+             "this one has shape {}; pass backward(gradient) with a tensor of that shape, or "
+             "reduce the output first (e.g. .sum())",
+             root.shape());
+    seed = ones(root.shape());
+  }
+  TS_CHECK(seed.shape() == root.shape(), "backward: gradient of shape {} does not match output {}",
+           seed.shape(), root.shape());
+
+  NoGradGuard no_grad;  // the backward computation itself is not recorded
+  if (!root.grad_fn()) {  // backward on a leaf: its gradient is the seed
+    accumulate_into_leaf(root.impl(), seed);
+    return;
+  }
+
+  // 1. Count, for each node, how many consumers inside this graph send it a gradient
+  //    (iterative DFS; `visit_` marks nodes already seen in this pass).
+  const uint64_t pass = ++g_pass;
+  Node* start = root.grad_fn().get();
+  std::vector<Node*> stack{start};
+  start->visit_ = pass;
+  start->pending_ = 0;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    TS_CHECK(!n->released_,
+             "backward: trying to backward through the graph a second time (the saved values of "
+             "'{}' were freed by the first backward); pass retain_graph=true to the first "
+             "backward if you need to backward twice",
+             n->name());
+    for (Edge& e : n->inputs_) {
+      if (!e.node) continue;
+      Node* in = e.node.get();
+      if (in->visit_ != pass) {
+        in->visit_ = pass;
+        in->pending_ = 0;
+        stack.push_back(in);
+      }
+      ++in->pending_;
+    }
+  }
+
+  // 2. Kahn's algorithm: a node runs once all its consumers have handed it their gradients.
+  start->grad_ = seed;
+  std::vector<Node*> ready{start};
+  while (!ready.empty()) {
+    Node* n = ready.back();
+    ready.pop_back();
+    Tensor grad_out = std::move(n->grad_);
+    n->grad_ = Tensor();
+    if (auto out = n->retained_.lock()) {  // retain_grad(): keep dL/d(out) on the tensor
+      if (!out->grad) out->grad = grad_out.detach().clone().impl_ptr();
+      else accumulate_into_leaf(*out, grad_out);
+    }
+    if (grad_out.defined()) {  // undefined when no consumer produced a gradient for it
+      GradSink sink(*n);
+      n->apply(grad_out, sink);
+    }
+    if (!retain_graph) {
+      n->release();
+      n->released_ = true;
+    }
+    for (Edge& e : n->inputs_) {
+      if (e.node && --e.node->pending_ == 0) ready.push_back(e.node.get());
+    }
+  }
+}
+
+}  // namespace tessera

@@ -1,0 +1,50 @@
+// tessera/engine/random.h — seeded random numbers: same seed -> bit-identical results.
+//
+// The generator is Philox4x32-10 (Salmon et al., 2011; the one PyTorch uses on GPUs): a
+// counter-based generator, so element i of a random tensor is a pure function of (seed, counter
+// + i). That lets large fills run on several threads and still give the same numbers for any
+// thread count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace tessera {
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0) { manual_seed(seed); }
+  void manual_seed(uint64_t seed) {
+    seed_ = seed;
+    offset_ = 0;
+  }
+  uint64_t seed() const { return seed_; }
+
+  // Fill n values; each call advances the generator so the next call gives new numbers.
+  void fill_uniform(scalar_t* out, int64_t n, scalar_t low, scalar_t high);  // [low, high)
+  void fill_normal(scalar_t* out, int64_t n, scalar_t mean, scalar_t stddev);
+  // out[i] = 1 with probability p, else 0.
+  void fill_bernoulli(scalar_t* out, int64_t n, scalar_t p);
+
+  uint32_t next_u32();
+  double next_double();  // uniform [0, 1) with 53 random bits
+  int64_t randint(int64_t n);  // uniform in [0, n)
+  std::vector<int64_t> permutation(int64_t n);  // a random order of 0..n-1 (Fisher–Yates)
+
+ private:
+  // Four 32-bit random words for counter value c.
+  void block(uint64_t counter, uint32_t out[4]) const;
+  uint64_t seed_ = 0;
+  uint64_t offset_ = 0;  // counter blocks consumed so far
+};
+
+// The global generator that random ops use when none is passed.
+Generator& default_generator();
+void manual_seed(uint64_t seed);
+
+// Fisher–Yates permutation from the global generator.
+std::vector<int64_t> randperm(int64_t n, Generator* gen = nullptr);
+
+}  // namespace tessera
