@@ -7,7 +7,9 @@
 //    code of its op, so each op's forward and backward are read together.
 //  * An Edge points at the input's own grad_fn node (an interior tensor) or at the input's
 //    TensorImpl (a leaf, whose .grad() receives the gradient). Inputs the lambda needs as values
-//    are captured by the lambda; inputs it does not need are kept only as graph links.
+//    are captured by the lambda (detached: data without graph); inputs it does not need are kept
+//    only as graph links (an interior input's node; a leaf input's TensorImpl, which the leaf's
+//    owner keeps alive anyway).
 //  * Ownership runs one way: a tensor owns its grad_fn, a node owns its input edges. A lambda
 //    never captures the tensor its node produced (it captures out.detach(), the data only), so
 //    there is no shared_ptr cycle and a graph is freed as soon as its last tensor goes.
@@ -146,7 +148,6 @@ void record_list(Tensor& out, const char* name, const std::vector<Tensor>& input
 // Drops a node without recursing down a long chain (see autograd.cpp).
 void release_deferred(std::shared_ptr<Node>&& node);
 
-// Runs backward from `roots` seeded with `grads` (the engine behind Tensor::backward).
-void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+// (run_backward, declared above, is the engine behind Tensor::backward: one root, one seed.)
 
 }  // namespace tessera

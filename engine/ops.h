@@ -94,12 +94,12 @@ Tensor permute(const Tensor& a, const std::vector<int>& dims);
 Tensor unsqueeze(const Tensor& a, int dim);
 Tensor squeeze(const Tensor& a, int dim);
 Tensor squeeze(const Tensor& a);  // every size-1 dim
-Tensor expand(const Tensor& a, const Shape& shape);  // broadcast to shape (materialised)
+Tensor expand(const Tensor& a, const Shape& shape);  // broadcast to shape (materialised); -1 keeps a size
 Tensor cat(const std::vector<Tensor>& tensors, int dim);
 Tensor stack(const std::vector<Tensor>& tensors, int dim);
-std::vector<Tensor> split(const Tensor& a, int64_t split_size, int dim);
-std::vector<Tensor> split(const Tensor& a, const std::vector<int64_t>& sizes, int dim);
-std::vector<Tensor> chunk(const Tensor& a, int64_t chunks, int dim);
+std::vector<Tensor> split(const Tensor& a, int64_t split_size, int dim = 0);
+std::vector<Tensor> split(const Tensor& a, const std::vector<int64_t>& sizes, int dim = 0);
+std::vector<Tensor> chunk(const Tensor& a, int64_t chunks, int dim = 0);
 Tensor narrow(const Tensor& a, int dim, int64_t start, int64_t length);
 // Rows of `a` along dim picked by `index` (any shape): the result's dim is replaced by
 // index's shape. index_select(weight, 0, ids) is an embedding lookup; its backward scatters

@@ -210,7 +210,7 @@ Tensor gelu(const Tensor& a) {
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"),
                                        b.shape(), "where");
-  const Tensor c = condition.shape() == shape ? condition : expand(condition.detach(), shape);
+  const Tensor c = condition.shape() == shape ? condition.detach() : expand(condition.detach(), shape);
   const Tensor ea = a.shape() == shape ? a.detach() : expand(a.detach(), shape);
   const Tensor eb = b.shape() == shape ? b.detach() : expand(b.detach(), shape);
   Tensor out = empty(shape);

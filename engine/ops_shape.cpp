@@ -55,32 +55,27 @@ Tensor gather_strided(const Tensor& src, const Shape& out_shape, const int64_t* 
 
 // ---------------- views ----------------
 
-// Same data, new shape (one size may be -1). dL/da = g reshaped back.
-Tensor reshape(const Tensor& a, const std::vector<int64_t>& sizes) {
+Tensor reshape(const Tensor& a, const std::vector<int64_t>& sizes) { return reshape(a, Shape(sizes)); }
+
+// Same data, new shape (one size may be -1: inferred from the others). dL/da = g reshaped back.
+Tensor reshape(const Tensor& a, const Shape& requested) {
+  Shape shape = requested;
   int infer = -1;
   int64_t known = 1;
-  Shape shape;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    if (sizes[i] == -1) {
-      TS_CHECK(infer < 0, "reshape: only one size may be -1 (in the requested shape)");
-      infer = static_cast<int>(i);
-      shape.push_back(1);
+  for (int i = 0; i < shape.rank(); ++i) {
+    if (shape[i] == -1) {
+      TS_CHECK(infer < 0, "reshape: only one size may be -1, got {}", requested);
+      infer = i;
     } else {
-      TS_CHECK(sizes[i] >= 0, "reshape: invalid size {}", sizes[i]);
-      known *= sizes[i];
-      shape.push_back(sizes[i]);
+      known *= shape[i];
     }
   }
   if (infer >= 0) {
     TS_CHECK(known > 0 && a.numel() % known == 0,
-             "reshape: cannot infer the -1 size: {} elements do not divide into chunks of {}",
-             a.numel(), known);
+             "reshape: cannot view shape {} as {}: {} elements do not divide into chunks of {}", a.shape(),
+             requested, a.numel(), known);
     shape[infer] = a.numel() / known;
   }
-  return reshape(a, shape);
-}
-
-Tensor reshape(const Tensor& a, const Shape& shape) {
   TS_CHECK(shape.numel() == a.numel(), "reshape: cannot view shape {} ({} elements) as {} ({} elements)",
            a.shape(), a.numel(), shape, shape.numel());
   Tensor out = make_view(a, shape);
@@ -151,8 +146,16 @@ Tensor transpose(const Tensor& a, int dim0, int dim1) {
 }
 
 // out = a broadcast to `shape` (a copy: tensors are contiguous). dL/da = g summed back (sum_to).
-Tensor expand(const Tensor& a, const Shape& shape) {
+Tensor expand(const Tensor& a, const Shape& requested) {
+  Shape shape = requested;
   const int rank = shape.rank();
+  for (int d = 0; d < rank; ++d) {
+    const int da = d - (rank - a.dim());
+    if (shape[d] == -1) {
+      TS_CHECK(da >= 0, "expand: -1 at dim {} of {} has no matching dim in the input {}", d, requested, a.shape());
+      shape[d] = a.shape()[da];
+    }
+  }
   TS_CHECK(rank >= a.dim(), "expand: cannot expand shape {} to the smaller rank of {}", a.shape(), shape);
   int64_t strides[Shape::kMaxRank];
   const auto in_strides = contiguous_strides(a.shape());

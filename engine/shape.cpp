@@ -13,6 +13,10 @@ std::string Shape::str() const {
   return s + "]";
 }
 
+void check_sizes(const Shape& shape, const char* op) {
+  for (int64_t s : shape) TS_CHECK(s >= 0, "{}: shape {} has a negative size", op, shape);
+}
+
 std::array<int64_t, Shape::kMaxRank> contiguous_strides(const Shape& shape) {
   std::array<int64_t, Shape::kMaxRank> strides{};
   int64_t stride = 1;

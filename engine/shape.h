@@ -70,13 +70,17 @@ class Shape {
   void assign(It first, It last) {
     rank_ = 0;
     for (; first != last; ++first) {
-      TS_CHECK(*first >= 0, "shape: size {} is negative", *first);
+      // -1 is allowed as reshape's "infer this size"; factories reject it (check_sizes)
+      TS_CHECK(*first >= -1, "shape: size {} is negative", *first);
       push_back(*first);
     }
   }
   std::array<int64_t, kMaxRank> sizes_{};
   int rank_ = 0;
 };
+
+// Throws "<op>: shape [-1, 2] has a negative size" unless every size is >= 0.
+void check_sizes(const Shape& shape, const char* op);
 
 // Row-major (C-order) strides of a contiguous tensor of this shape, in elements.
 std::array<int64_t, Shape::kMaxRank> contiguous_strides(const Shape& shape);

@@ -84,7 +84,6 @@ void Tensor::zero_grad() const { impl().grad.reset(); }
 
 void Tensor::retain_grad() {
   TS_CHECK(requires_grad(), "retain_grad: tensor of shape {} does not require grad", shape());
-  impl().retains_grad = true;
   if (impl().grad_fn) impl().grad_fn->retained_ = impl_;
 }
 
@@ -184,6 +183,7 @@ std::string Tensor::str() const {
 
 // ---- factories ----
 Tensor empty(const Shape& shape) {
+  check_sizes(shape, "empty");
   return Tensor(std::make_shared<TensorImpl>(std::make_shared<Storage>(shape.numel()), 0, shape));
 }
 Tensor full(const Shape& shape, scalar_t value) {

@@ -6,12 +6,14 @@
 //   Tensor      a cheap handle (a shared_ptr to a TensorImpl). Copying a Tensor copies the handle,
 //               not the data, exactly like `b = a` in Python.
 // Every tensor is contiguous and row-major: element (i, j) of a [R, C] tensor is data()[i*C + j].
-// reshape/view/unsqueeze/squeeze and narrow along dim 0 return views that share storage; ops
+// reshape/view/unsqueeze/squeeze, and narrow when every dim before the narrowed one has size 1,
+// return views that share storage; ops
 // that reorder elements (transpose, permute) copy. matmul never needs such a copy: it takes
 // transpose flags and passes them to BLAS (see engine/ops.h).
 //
-// scalar_t is float; the meson option -Dscalar=double builds the same engine in double precision,
-// which the test suite uses to check every gradient at tight tolerances (docs/design.md).
+// scalar_t is float. The same sources compiled with -DTESSERA_DOUBLE (the tessera_engine_f64
+// library in engine/meson.build) make scalar_t double; the test suite runs against both and
+// checks every gradient at tight tolerances in the double build (docs/design.md).
 #pragma once
 
 #include <cstdint>
@@ -59,7 +61,6 @@ struct TensorImpl {
 
   // autograd state
   bool requires_grad = false;
-  bool retains_grad = false;         // an interior tensor that keeps its .grad() (retain_grad())
   std::shared_ptr<Node> grad_fn;     // the node that made this tensor; null for a leaf
   std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves, or retain_grad())
 };

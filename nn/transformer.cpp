@@ -1,0 +1,195 @@
+#include "nn/transformer.h"
+
+#include <cmath>
+
+#include "nn/init.h"
+
+namespace tessera::nn {
+
+// ---------------- positional encodings ----------------
+SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(int64_t d, int64_t max_len, double p)
+    : UnaryModule("SinusoidalPositionalEncoding"), dropout(p) {
+  TS_CHECK(d > 0 && max_len > 0, "SinusoidalPositionalEncoding: d_model {} and max_len {} must be positive", d, max_len);
+  table = empty({max_len, d});
+  for (int64_t pos = 0; pos < max_len; ++pos)
+    for (int64_t i = 0; i < d; ++i) {
+      const double angle = static_cast<double>(pos) / std::pow(10000.0, static_cast<double>(i - i % 2) / static_cast<double>(d));
+      table.data()[pos * d + i] = static_cast<scalar_t>(i % 2 == 0 ? std::sin(angle) : std::cos(angle));
+    }
+}
+
+Tensor SinusoidalPositionalEncoding::forward(const Tensor& x) { return forward(x, 0); }
+
+Tensor SinusoidalPositionalEncoding::forward(const Tensor& x, int64_t start) {
+  const int64_t max_len = table.shape()[0], d = table.shape()[1];
+  TS_CHECK(x.dim() == 3 && x.shape()[2] == d, "SinusoidalPositionalEncoding: expected [batch, length, {}], got {}", d,
+           x.shape());
+  const int64_t l = x.shape()[1];
+  TS_CHECK(start >= 0 && start + l <= max_len,
+           "SinusoidalPositionalEncoding: positions {}..{} exceed max_len {}; build it with a larger max_len", start,
+           start + l - 1, max_len);
+  return nn::dropout(x + narrow(table, 0, start, l), dropout, is_training());
+}
+
+LearnedPositionalEncoding::LearnedPositionalEncoding(int64_t d, int64_t max_len, double p)
+    : UnaryModule("LearnedPositionalEncoding"), dropout(p) {
+  embedding = register_module("embedding", std::make_shared<Embedding>(max_len, d));
+}
+
+Tensor LearnedPositionalEncoding::forward(const Tensor& x) { return forward(x, 0); }
+
+Tensor LearnedPositionalEncoding::forward(const Tensor& x, int64_t start) {
+  const int64_t max_len = embedding->num_embeddings;
+  TS_CHECK(x.dim() == 3 && x.shape()[2] == embedding->embedding_dim,
+           "LearnedPositionalEncoding: expected [batch, length, {}], got {}", embedding->embedding_dim, x.shape());
+  const int64_t l = x.shape()[1];
+  TS_CHECK(start >= 0 && start + l <= max_len, "LearnedPositionalEncoding: positions {}..{} exceed max_len {}", start,
+           start + l - 1, max_len);
+  std::vector<int64_t> positions(l);
+  for (int64_t i = 0; i < l; ++i) positions[i] = start + i;
+  return nn::dropout(x + embedding->forward(IndexTensor(positions)), dropout, is_training());
+}
+
+// ---------------- layers ----------------
+namespace {
+Tensor activate(const Tensor& x, const std::string& name) { return name == "gelu" ? gelu(x) : relu(x); }
+
+void check_activation(const std::string& name) {
+  TS_CHECK(name == "relu" || name == "gelu", "Transformer: activation '{}' is not supported (relu or gelu)", name);
+}
+}  // namespace
+
+TransformerEncoderLayer::TransformerEncoderLayer(const TransformerOptions& o)
+    : UnaryModule("TransformerEncoderLayer"), norm_first(o.norm_first), dropout(o.dropout), activation(o.activation) {
+  check_activation(o.activation);
+  self_attn = register_module("self_attn", std::make_shared<MultiHeadAttention>(o.d_model, o.nhead, o.dropout));
+  linear1 = register_module("linear1", std::make_shared<Linear>(o.d_model, o.dim_feedforward));
+  linear2 = register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, o.d_model));
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(o.d_model, o.layer_norm_eps));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(o.d_model, o.layer_norm_eps));
+}
+
+// linear2(dropout(activation(linear1(x)))), then dropout
+Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) {
+  const bool train = is_training();
+  Tensor h = nn::dropout(activate(linear1->forward(x), activation), dropout, train);
+  return nn::dropout(linear2->forward(h), dropout, train);
+}
+
+// post-norm: x = norm1(x + SA(x)); x = norm2(x + FF(x))
+// pre-norm:  x = x + SA(norm1(x)); x = x + FF(norm2(x))
+Tensor TransformerEncoderLayer::forward(const Tensor& src, const EncoderCall& call) {
+  auto attend = [&](const Tensor& x) {
+    MhaCall c;
+    c.attn_mask = call.mask;
+    c.key_padding_mask = call.src_key_padding_mask;
+    c.is_causal = call.is_causal;
+    return nn::dropout(self_attn->forward(x, x, x, c).output, dropout, is_training());
+  };
+  if (norm_first) {
+    Tensor x = src + attend(norm1->forward(src));
+    return x + feed_forward(norm2->forward(x));
+  }
+  Tensor x = norm1->forward(src + attend(src));
+  return norm2->forward(x + feed_forward(x));
+}
+
+TransformerDecoderLayer::TransformerDecoderLayer(const TransformerOptions& o)
+    : Module("TransformerDecoderLayer"), norm_first(o.norm_first), dropout(o.dropout), activation(o.activation) {
+  check_activation(o.activation);
+  self_attn = register_module("self_attn", std::make_shared<MultiHeadAttention>(o.d_model, o.nhead, o.dropout));
+  multihead_attn = register_module("multihead_attn", std::make_shared<MultiHeadAttention>(o.d_model, o.nhead, o.dropout));
+  linear1 = register_module("linear1", std::make_shared<Linear>(o.d_model, o.dim_feedforward));
+  linear2 = register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, o.d_model));
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(o.d_model, o.layer_norm_eps));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(o.d_model, o.layer_norm_eps));
+  norm3 = register_module("norm3", std::make_shared<LayerNorm>(o.d_model, o.layer_norm_eps));
+}
+
+Tensor TransformerDecoderLayer::feed_forward(const Tensor& x) {
+  const bool train = is_training();
+  Tensor h = nn::dropout(activate(linear1->forward(x), activation), dropout, train);
+  return nn::dropout(linear2->forward(h), dropout, train);
+}
+
+// post-norm: x = norm1(x + SA(x)); x = norm2(x + CA(x, memory)); x = norm3(x + FF(x))
+// pre-norm:  x = x + SA(norm1(x)); x = x + CA(norm2(x), memory); x = x + FF(norm3(x))
+Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory, const DecoderCall& call) {
+  const bool train = is_training();
+  auto self_block = [&](const Tensor& x) {
+    MhaCall c;
+    c.attn_mask = call.tgt_mask;
+    c.key_padding_mask = call.tgt_key_padding_mask;
+    c.is_causal = call.tgt_is_causal;
+    return nn::dropout(self_attn->forward(x, x, x, c).output, dropout, train);
+  };
+  auto cross_block = [&](const Tensor& x) {
+    MhaCall c;
+    c.attn_mask = call.memory_mask;
+    c.key_padding_mask = call.memory_key_padding_mask;
+    return nn::dropout(multihead_attn->forward(x, memory, memory, c).output, dropout, train);
+  };
+  if (norm_first) {
+    Tensor x = tgt + self_block(norm1->forward(tgt));
+    x = x + cross_block(norm2->forward(x));
+    return x + feed_forward(norm3->forward(x));
+  }
+  Tensor x = norm1->forward(tgt + self_block(tgt));
+  x = norm2->forward(x + cross_block(x));
+  return norm3->forward(x + feed_forward(x));
+}
+
+TransformerEncoder::TransformerEncoder(const TransformerOptions& o, int64_t n, bool final_norm)
+    : Module("TransformerEncoder") {
+  layers = register_module("layers", std::make_shared<ModuleList<TransformerEncoderLayer>>());
+  for (int64_t i = 0; i < n; ++i) layers->push_back(std::make_shared<TransformerEncoderLayer>(o));
+  if (final_norm) norm = register_module("norm", std::make_shared<LayerNorm>(o.d_model, o.layer_norm_eps));
+}
+
+Tensor TransformerEncoder::forward(const Tensor& src, const EncoderCall& call) {
+  Tensor x = src;
+  for (const auto& layer : *layers) x = layer->forward(x, call);
+  return norm ? norm->forward(x) : x;
+}
+
+TransformerDecoder::TransformerDecoder(const TransformerOptions& o, int64_t n, bool final_norm)
+    : Module("TransformerDecoder") {
+  layers = register_module("layers", std::make_shared<ModuleList<TransformerDecoderLayer>>());
+  for (int64_t i = 0; i < n; ++i) layers->push_back(std::make_shared<TransformerDecoderLayer>(o));
+  if (final_norm) norm = register_module("norm", std::make_shared<LayerNorm>(o.d_model, o.layer_norm_eps));
+}
+
+Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, const DecoderCall& call) {
+  Tensor x = tgt;
+  for (const auto& layer : *layers) x = layer->forward(x, memory, call);
+  return norm ? norm->forward(x) : x;
+}
+
+Transformer::Transformer(const TransformerOptions& o) : Module("Transformer"), options(o) {
+  TS_CHECK(o.d_model > 0 && o.nhead > 0 && o.d_model % o.nhead == 0,
+           "Transformer: d_model {} must be a positive multiple of nhead {}", o.d_model, o.nhead);
+  encoder = register_module("encoder", std::make_shared<TransformerEncoder>(o, o.num_encoder_layers));
+  decoder = register_module("decoder", std::make_shared<TransformerDecoder>(o, o.num_decoder_layers));
+  for (Tensor& p : parameters())
+    if (p.dim() > 1) init::xavier_uniform_(p);
+}
+
+Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const EncoderCall& ec, const DecoderCall& dc) {
+  TS_CHECK(src.dim() == 3 && tgt.dim() == 3 && src.shape()[0] == tgt.shape()[0],
+           "Transformer: src and tgt must be [batch, length, d_model] with the same batch, got {} and {}", src.shape(),
+           tgt.shape());
+  TS_CHECK(src.shape()[2] == options.d_model && tgt.shape()[2] == options.d_model,
+           "Transformer: the feature size of src {} and tgt {} must be d_model = {}", src.shape(), tgt.shape(),
+           options.d_model);
+  return decoder->forward(tgt, encoder->forward(src, ec), dc);
+}
+
+void Transformer::keep_attention(bool on) {
+  for (const auto& layer : *encoder->layers) layer->self_attn->keep_weights = on;
+  for (const auto& layer : *decoder->layers) {
+    layer->self_attn->keep_weights = on;
+    layer->multihead_attn->keep_weights = on;
+  }
+}
+
+}  // namespace tessera::nn
