@@ -66,8 +66,9 @@ Tensor sum(const Tensor& a, const std::vector<int>& dims, bool keepdim = false);
 Tensor mean(const Tensor& a);
 Tensor mean(const Tensor& a, const std::vector<int>& dims, bool keepdim = false);
 // Variance; correction = 1 is the unbiased (Bessel) estimate, torch.var's default.
-Tensor var(const Tensor& a, const std::vector<int>& dims, bool keepdim = false, int correction = 1);
-Tensor var(const Tensor& a, int correction = 1);
+// dims = {} means every dim, as for sum. (There is deliberately no var(a, int) overload: in
+// PyTorch var(x, 1) means dim 1, so an int here would be read two ways.)
+Tensor var(const Tensor& a, const std::vector<int>& dims = {}, bool keepdim = false, int correction = 1);
 // Maximum over one dim: values (differentiable; the gradient goes to the first maximal entry)
 // and their positions.
 struct MaxResult {
@@ -88,7 +89,6 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool t
 
 // ---------------- shape ----------------
 Tensor reshape(const Tensor& a, const Shape& shape);  // one size may be -1 (inferred)
-Tensor reshape(const Tensor& a, const std::vector<int64_t>& shape);
 Tensor transpose(const Tensor& a, int dim0, int dim1);
 Tensor permute(const Tensor& a, const std::vector<int>& dims);
 Tensor unsqueeze(const Tensor& a, int dim);

@@ -94,7 +94,8 @@ Tensor neg(const Tensor& a) {
   return out;
 }
 
-// out = aᵖ;  dL/da = g · p · aᵖ⁻¹
+// out = aᵖ;  dL/da = g · p · aᵖ⁻¹  (0 for p = 0: aᵖ is the constant 1, and 0 · a⁻¹ would be NaN
+// at a = 0; PyTorch gives 0 too)
 Tensor pow(const Tensor& a, scalar_t p) {
   Tensor out;
   if (p == 2) out = map_unary(a, [](scalar_t x) { return x * x; });
@@ -104,7 +105,7 @@ Tensor pow(const Tensor& a, scalar_t p) {
   else out = map_unary(a, [p](scalar_t x) { return std::pow(x, p); });
   record(out, "pow", {&a}, [a = a.detach(), p](const Tensor& g, GradSink& sink) {
     sink.add(0, map_binary(g, a, [p](scalar_t gv, scalar_t x) {
-               return p == 2 ? gv * 2 * x : gv * p * std::pow(x, p - 1);
+               return p == 2 ? gv * 2 * x : (p == 0 ? scalar_t(0) : gv * p * std::pow(x, p - 1));
              }));
   });
   return out;

@@ -63,8 +63,11 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     };
     // Small matrices: one GEMM per thread at a time (BLAS runs single-threaded inside a parallel
     // region). Large ones: one after another, each using every thread.
+    // Tiny ones (below ~128K multiply-adds per thread) stay on one thread: waking a second
+    // costs more than it saves.
     if (batches > 1 && m * n * k < (int64_t{1} << 21)) {
-      parallel_for(batches, 1, [&](int64_t b0, int64_t b1) {
+      const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(1, m * n * k));
+      parallel_for(batches, grain, [&](int64_t b0, int64_t b1) {
         for (int64_t t = b0; t < b1; ++t) one(t);
       });
     } else {

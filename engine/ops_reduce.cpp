@@ -179,7 +179,6 @@ Tensor var(const Tensor& a, const std::vector<int>& dims_in, bool keepdim, int c
   return out;
 }
 
-Tensor var(const Tensor& a, int correction) { return var(a, std::vector<int>{}, false, correction); }
 
 // values = max over dim, indices = first position of the maximum (NaN counts as the maximum, as
 // in PyTorch). dL/da = g at the argmax positions, 0 elsewhere.

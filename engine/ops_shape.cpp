@@ -55,8 +55,6 @@ Tensor gather_strided(const Tensor& src, const Shape& out_shape, const int64_t* 
 
 // ---------------- views ----------------
 
-Tensor reshape(const Tensor& a, const std::vector<int64_t>& sizes) { return reshape(a, Shape(sizes)); }
-
 // Same data, new shape (one size may be -1: inferred from the others). dL/da = g reshaped back.
 Tensor reshape(const Tensor& a, const Shape& requested) {
   Shape shape = requested;
@@ -87,7 +85,10 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
 
 // Inserts a size-1 dim at `dim` (dim may be rank, meaning "at the end").
 Tensor unsqueeze(const Tensor& a, int dim) {
-  const int d = normalize_dim(dim, a.dim() + 1, "unsqueeze");
+  TS_CHECK(dim >= -(a.dim() + 1) && dim <= a.dim(),
+           "unsqueeze: dim {} is out of range for a tensor of rank {} (valid: {}..{})", dim, a.dim(), -(a.dim() + 1),
+           a.dim());
+  const int d = dim < 0 ? dim + a.dim() + 1 : dim;
   Shape shape = a.shape();
   shape.insert(d, 1);
   return reshape(a, shape);

@@ -11,6 +11,11 @@ namespace tessera::nn {
 Tensor embedding(const IndexTensor& ids, const Tensor& weight, std::optional<int64_t> padding_idx) {
   TS_CHECK(weight.dim() == 2, "embedding: weight must be [num_embeddings, dim], got {}", weight.shape());
   const int64_t rows = weight.shape()[0], dim = weight.shape()[1], n = ids.numel();
+  if (padding_idx) {
+    TS_CHECK(*padding_idx >= -rows && *padding_idx < rows,
+             "embedding: padding_idx {} is out of range for a table of {} rows", *padding_idx, rows);
+    if (*padding_idx < 0) *padding_idx += rows;  // -1 = the last row, as in PyTorch
+  }
   const int64_t* ix = ids.data();
   for (int64_t i = 0; i < n; ++i)
     TS_CHECK(ix[i] >= 0 && ix[i] < rows,

@@ -9,7 +9,8 @@ namespace tessera::nn {
 
 // ids: any shape of indices in [0, num_embeddings) -> [*ids.shape, embedding_dim].
 // The backward adds each output row's gradient into its id's row (repeated ids sum); the row
-// of padding_idx gets no gradient, so it stays as it is (zeros by default).
+// of padding_idx gets no gradient, so it stays as it is (zeros by default). A negative
+// padding_idx counts from the end (-1 = the last row), as in PyTorch.
 Tensor embedding(const IndexTensor& ids, const Tensor& weight, std::optional<int64_t> padding_idx = std::nullopt);
 
 class Embedding : public Module {

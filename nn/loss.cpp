@@ -5,9 +5,11 @@
 // undoes it in the backward), then run one row-wise kernel over the flat targets.
 #include "nn/loss.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/kernels.h"
@@ -113,17 +115,16 @@ Tensor cross_entropy(const Tensor& input, const IndexTensor& target_in, const Cr
   const IndexTensor target(target_in.values(), target_in.shape());
   const int64_t* y = target.data();
 
-  // Softmax probabilities are kept for the backward only when there will be one.
-  const bool keep_probs = grad_enabled() && rows.requires_grad();
-  Tensor probs = keep_probs ? empty({R, C}) : Tensor();
-  std::vector<scalar_t> losses(R);
+  // One pass per row: the max, Σ exp(x − max), lse = log Σ exp(x), the loss. lse is all the
+  // backward needs besides the logits (p = exp(x − lse)), so no [R, C] buffer is allocated.
+  std::vector<scalar_t> losses(R), lse(R);
   const scalar_t* xs = rows.data();
-  scalar_t* ps = keep_probs ? probs.data() : nullptr;
   const scalar_t keep = static_cast<scalar_t>(1 - eps), smooth = static_cast<scalar_t>(eps);
   parallel_for(R, row_grain(C), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       if (y[r] == ignore) {
         losses[r] = 0;
+        lse[r] = 0;
         continue;
       }
       const scalar_t* x = xs + r * C;
@@ -131,44 +132,33 @@ Tensor cross_entropy(const Tensor& input, const IndexTensor& target_in, const Cr
 #pragma omp simd reduction(max : mx)
       for (int64_t c = 0; c < C; ++c) mx = x[c] > mx ? x[c] : mx;
       scalar_t total = 0;
-      if (ps) {
-        scalar_t* p = ps + r * C;
 #pragma omp simd reduction(+ : total)
-        for (int64_t c = 0; c < C; ++c) {
-          p[c] = kernels::exp_kernel(x[c] - mx);
-          total += p[c];
-        }
-        const scalar_t inv = scalar_t(1) / total;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) p[c] *= inv;
-      } else {
-#pragma omp simd reduction(+ : total)
-        for (int64_t c = 0; c < C; ++c) total += kernels::exp_kernel(x[c] - mx);
-      }
+      for (int64_t c = 0; c < C; ++c) total += kernels::exp_kernel(x[c] - mx);
       // −log p_c = lse − x_c with lse = log Σ exp(x) = mx + log Σ exp(x − mx)
-      const scalar_t lse = mx + std::log(total);
-      scalar_t loss = lse - x[y[r]];
+      lse[r] = mx + std::log(total);
+      scalar_t loss = lse[r] - x[y[r]];
       if (eps > 0) {
         // eps/C · Σ_c (lse − x_c) = eps · (lse − mean_c x_c)
         scalar_t sum_x = 0;
 #pragma omp simd reduction(+ : sum_x)
         for (int64_t c = 0; c < C; ++c) sum_x += x[c];
-        loss = keep * loss + smooth * (lse - sum_x / static_cast<scalar_t>(C));
+        loss = keep * loss + smooth * (lse[r] - sum_x / static_cast<scalar_t>(C));
       }
       losses[r] = loss;
     }
   });
   Tensor out = reduce_losses(losses, options.reduction, count, target.shape());
 
-  // dL/dlogits_{r,c} = s_r · (p_{r,c} − eps/C − (1 − eps)·[c = y_r]);  0 for an ignored row.
+  // dL/dlogits_{r,c} = s_r · (p_{r,c} − eps/C − (1 − eps)·[c = y_r]),  p_{r,c} = exp(x_{r,c} − lse_r);
+  // 0 for an ignored row.
   record(out, "cross_entropy", {&rows},
-         [probs, target, ignore, count, keep, reduction = options.reduction,
+         [logits = rows.detach(), lse = std::move(lse), target, ignore, count, keep, reduction = options.reduction,
           uniform = static_cast<scalar_t>(eps / static_cast<double>(C))](const Tensor& g, GradSink& sink) {
-           const int64_t R = probs.shape()[0], C = probs.shape()[1];
+           const int64_t R = logits.shape()[0], C = logits.shape()[1];
            const int64_t* y = target.data();
            const RowScale scale(g, reduction, count);
-           Tensor dx = empty(probs.shape());
-           const scalar_t* ps = probs.data();
+           Tensor dx = empty(logits.shape());
+           const scalar_t* xs = logits.data();
            scalar_t* ds = dx.data();
            parallel_for(R, row_grain(C), [&](int64_t r0, int64_t r1) {
              for (int64_t r = r0; r < r1; ++r) {
@@ -177,14 +167,14 @@ Tensor cross_entropy(const Tensor& input, const IndexTensor& target_in, const Cr
                  std::fill(d, d + C, scalar_t(0));
                  continue;
                }
-               const scalar_t s = scale(r);
-               const scalar_t* p = ps + r * C;
+               const scalar_t s = scale(r), row_lse = lse[r];
+               const scalar_t* x = xs + r * C;
 #pragma omp simd
-               for (int64_t c = 0; c < C; ++c) d[c] = s * (p[c] - uniform);
+               for (int64_t c = 0; c < C; ++c) d[c] = s * (kernels::exp_kernel(x[c] - row_lse) - uniform);
                d[y[r]] -= s * keep;
              }
            });
-           sink.add(0, dx);
+           sink.add(0, std::move(dx));
          });
   return out;
 }
@@ -209,7 +199,7 @@ Tensor nll_loss(const Tensor& input, const IndexTensor& target_in, const NllLoss
            Tensor dx = zeros({R, C});
            for (int64_t r = 0; r < R; ++r)
              if (y[r] != ignore) dx.data()[r * C + y[r]] = -scale(r);
-           sink.add(0, dx);
+           sink.add(0, std::move(dx));
          });
   return out;
 }

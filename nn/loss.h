@@ -33,8 +33,9 @@ struct CrossEntropyOptions {
 // Cross entropy between logits (unnormalised scores) and class indices:
 //   loss_i = (1 − eps) · (−log p_{i, y_i}) + eps/C · Σ_c (−log p_{i, c}),  p_i = softmax(logits_i)
 // i.e. the cross entropy against the target distribution (1 − eps)·onehot(y_i) + eps/C.
-// Fused: one pass computes log-softmax and picks the target (no [N, C] log-prob tensor is kept
-// for autograd); the backward is  dL/dlogits_i = s_i · (p_i − (1 − eps)·onehot(y_i) − eps/C),
+// Fused: one pass per row computes the log-sum-exp and the loss (no [N, C] log-probability
+// tensor is made); the backward keeps the logits and one lse per row, and recomputes
+//   dL/dlogits_i = s_i · (p_i − (1 − eps)·onehot(y_i) − eps/C),  p_i = exp(logits_i − lse_i),
 // s_i = dL/dloss_i (1/count for Mean).
 //   cross_entropy(logits, targets)                              // mean over the batch
 //   cross_entropy(logits, targets, {.ignore_index = pad_id, .label_smoothing = 0.1})

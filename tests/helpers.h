@@ -25,7 +25,7 @@ inline bool grad_ok(const GradcheckFunction& fn, const std::vector<Tensor>& inpu
   try {
     return gradcheck(fn, inputs, options);
   } catch (const Error& e) {
-    MESSAGE(e.what());
+    MESSAGE(std::string(e.what()));
     return false;
   }
 }
