@@ -56,12 +56,24 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
 }
 
 // ---- traversal (iterative over an explicit stack would be overkill: module trees are shallow) ----
-std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+std::vector<std::pair<std::string, Tensor>> Module::all_named_parameters() const {
   std::vector<std::pair<std::string, Tensor>> out;
   for (const auto& [name, t] : parameters_)
     if (t.defined()) out.emplace_back(name, t);
   for (const auto& [child_name, child] : children_)
-    for (auto& [name, t] : child->named_parameters()) out.emplace_back(child_name + "." + name, t);
+    for (auto& [name, t] : child->all_named_parameters()) out.emplace_back(child_name + "." + name, t);
+  return out;
+}
+
+// Like PyTorch, a parameter shared by two modules (tied weights) is listed once, under its first
+// name, so an optimizer updates it once; state_dict() still has every name.
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [name, t] : all_named_parameters()) {
+    bool seen = false;
+    for (const auto& kept : out) seen = seen || kept.second.same(t);
+    if (!seen) out.emplace_back(name, t);
+  }
   return out;
 }
 
@@ -98,7 +110,7 @@ void Module::train(bool on) {
 // ---- state ----
 StateDict Module::state_dict() const {
   StateDict state;
-  for (auto& [name, t] : named_parameters()) state.insert(name, t);
+  for (auto& [name, t] : all_named_parameters()) state.insert(name, t);
   for (auto& [name, t] : named_buffers()) state.insert(name, t);
   return state;
 }

@@ -86,6 +86,7 @@ class Module : public std::enable_shared_from_this<Module> {
 
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> module);
+  std::vector<std::pair<std::string, Tensor>> all_named_parameters() const;  // with duplicates
   void check_new_name(const std::string& name) const;
   void str_into(std::string& out, const std::string& name, int indent) const;
 

@@ -458,3 +458,20 @@ TEST_CASE("sequential: runs its modules in order and counts them") {
   const Tensor x = randn({2, 2});
   CHECK(empty_seq(x).same(x));
 }
+
+TEST_CASE("a parameter shared by two modules (tied weights) is listed once, saved under both names") {
+  Open m;
+  auto a = m.add("a", std::make_shared<nn::Linear>(3, 3, false));
+  auto b = m.add("b", std::make_shared<nn::Linear>(3, 3, false));
+  Open tie;
+  Tensor shared = tie.register_parameter("w", ones({3, 3}));
+  Open outer;
+  auto first = outer.add("first", std::make_shared<Open>());
+  first->register_parameter("w", shared);
+  auto second = outer.add("second", std::make_shared<Open>());
+  second->register_parameter("w", shared);
+  CHECK(names_of(outer.named_parameters()) == std::vector<std::string>{"first.w"});
+  CHECK(outer.num_parameters() == 9);
+  CHECK(names_of(outer.state_dict()) == std::vector<std::string>{"first.w", "second.w"});
+  CHECK(m.parameters().size() == 2);  // distinct weights stay distinct
+}

@@ -143,6 +143,8 @@ TEST_CASE("Transformer: gradcheck of a 1+1-layer model, post-norm and pre-norm, 
       INFO(norm_name(norm_first), " ", activation);
       manual_seed(20);
       auto model = std::make_shared<Transformer>(tiny(norm_first, activation));
+      // (seed 21 put a relu input of pre-norm's decoder within the float build's eps 1e-3 of its
+      // kink, where central differences are wrong by design; the double build passed it)
       randomize(*model, 24);
       auto fn = [model](const std::vector<Tensor>& in) {
         EncoderCall ec;
