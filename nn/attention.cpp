@@ -70,6 +70,22 @@ AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
            "scaled_dot_product_attention: {} keys but {} values (shapes {} and {})", k.shape()[k.dim() - 2],
            v.shape()[v.dim() - 2], k.shape(), v.shape());
   const int64_t lq = q.shape()[q.dim() - 2], lk = k.shape()[k.dim() - 2];
+  // the masks must broadcast to the scores' shape [..., Lq, Lk]; say which one does not
+  Shape score_shape = broadcast_shapes(
+      Shape(std::vector<int64_t>(q.shape().begin(), q.shape().end() - 2)),
+      Shape(std::vector<int64_t>(k.shape().begin(), k.shape().end() - 2)), "scaled_dot_product_attention (batch dims)");
+  score_shape.push_back(lq);
+  score_shape.push_back(lk);
+  for (const auto& [mask, name] : {std::pair{&o.attn_mask, "attn_mask"}, std::pair{&o.attn_bias, "attn_bias"}}) {
+    if (!mask->defined()) continue;
+    bool fits = mask->dim() <= score_shape.rank();
+    for (int i = 1; fits && i <= mask->dim(); ++i) {
+      const int64_t m = mask->shape()[mask->dim() - i], s = score_shape[score_shape.rank() - i];
+      fits = m == s || m == 1;
+    }
+    TS_CHECK(fits, "scaled_dot_product_attention: {} of shape {} does not broadcast to the scores' shape {} "
+             "([..., query_length, key_length])", name, mask->shape(), score_shape);
+  }
   const double scale = o.scale ? *o.scale : 1 / std::sqrt(static_cast<double>(q.shape().back()));
   Tensor scores = matmul(mul(q, static_cast<scalar_t>(scale)), k, false, /*transpose_b=*/true);
   if (o.attn_bias.defined()) scores = scores + o.attn_bias;

@@ -744,3 +744,15 @@ TEST_CASE("attention: error messages name the shapes") {
   CHECK(throws_with([] { padding_mask({4}, 3); }, "length 4 of sequence 0 is outside [0, 3]"));
   CHECK(throws_with([] { key_padding_to_attention(zeros({2, 3, 4})); }, "expected shape [batch, key_length]"));
 }
+
+TEST_CASE("a mis-shaped attn_mask is named in the error") {
+  nn::SdpaOptions o;
+  o.attn_mask = ones({3, 3});
+  CHECK(throws_with([&] { nn::scaled_dot_product_attention(randn({2, 4, 8}), randn({2, 5, 8}), randn({2, 5, 8}), o); },
+                    "attn_mask of shape [3, 3] does not broadcast to the scores' shape [2, 4, 5]"));
+  nn::MultiHeadAttention mha(8, 2);
+  nn::MhaCall call;
+  call.attn_mask = ones({4, 4});
+  Tensor x = randn({2, 4, 8}), m = randn({2, 5, 8});
+  CHECK(throws_with([&] { mha.forward(x, m, m, call); }, "attn_mask of shape [4, 4]"));
+}
