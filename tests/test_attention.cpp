@@ -729,7 +729,7 @@ TEST_CASE("attention: error messages name the shapes") {
   SdpaOptions bad_mask;
   bad_mask.attn_mask = ones({3, 3});
   CHECK(throws_with([&] { scaled_dot_product_attention(zeros({2, 4}), zeros({3, 4}), zeros({3, 2}), bad_mask); },
-                    "shapes [2, 3] and [3, 3] cannot be broadcast"));
+                    "attn_mask of shape [3, 3] does not broadcast to the scores' shape [2, 3]"));
 
   CHECK(throws_with([] { DotScore().score(zeros({2, 3}), zeros({2, 4})); },
                     "DotScore: queries [2, 3] and keys [2, 4] need the same last dim"));
