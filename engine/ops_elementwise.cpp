@@ -113,7 +113,8 @@ Tensor pow(const Tensor& a, scalar_t p) {
 
 // out = eᵃ;  dL/da = g · out
 Tensor exp(const Tensor& a) {
-  Tensor out = map_unary(a, kernels::exp_kernel);
+  // a lambda, not the function pointer: the call must inline for the loop to vectorise
+  Tensor out = map_unary(a, [](scalar_t x) { return kernels::exp_kernel(x); });
   record(out, "exp", {&a}, [y = out.detach()](const Tensor& g, GradSink& sink) {
     sink.add(0, mul(g, y));
   });

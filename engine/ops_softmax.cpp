@@ -107,15 +107,23 @@ Tensor softmax_rows_backward(const Tensor& y, const Tensor& g, const Tensor& mas
 #pragma omp simd
         for (int64_t i = 0; i < n; ++i) d[i] = yr[i] * (gr[i] - dot);
       } else {
+        if (!m) {  // the common case, vectorised; a row of −inf only arises from a mask
+          scalar_t total = 0;
+#pragma omp simd reduction(+ : total)
+          for (int64_t i = 0; i < n; ++i) total += gr[i];
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) d[i] = gr[i] - kernels::exp_kernel(yr[i]) * total;
+          continue;
+        }
         scalar_t total = 0;
         bool live = false;
         for (int64_t i = 0; i < n; ++i)
-          if (!m || m[i] != 0) {
+          if (m[i] != 0) {
             total += gr[i];
             live = live || yr[i] != kNegInf;
           }
         for (int64_t i = 0; i < n; ++i)
-          d[i] = (m && m[i] == 0) || !live ? scalar_t(0) : gr[i] - kernels::exp_kernel(yr[i]) * total;
+          d[i] = m[i] == 0 || !live ? scalar_t(0) : gr[i] - kernels::exp_kernel(yr[i]) * total;
       }
     }
   });
