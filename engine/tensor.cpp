@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <mutex>
+#include <unordered_map>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -13,19 +15,67 @@
 namespace tessera {
 
 // ---- Storage ----
+// Large buffers are recycled through a small cache keyed by exact size. A training step
+// allocates the same sizes every time; without the cache each large buffer is a fresh mmap whose
+// pages the kernel must fault in and zero on first touch, which cost more than the arithmetic in
+// matmul-sized ops (bench/README.md). Only buffers of at least kCacheMin bytes are cached, at
+// most kCacheMax bytes in all; anything else goes straight back to the allocator.
+namespace {
+constexpr size_t kCacheMin = size_t{64} << 10;   // 64 KiB
+constexpr size_t kCacheMax = size_t{256} << 20;  // 256 MiB
+struct BufferCache {
+  std::mutex mutex;
+  std::unordered_map<size_t, std::vector<void*>> free_by_size;
+  size_t cached_bytes = 0;
+};
+BufferCache& buffer_cache() {
+  static BufferCache* cache = new BufferCache;  // never destroyed: tensors may outlive statics
+  return *cache;
+}
+size_t buffer_bytes(int64_t n) { return ((static_cast<size_t>(n) * sizeof(scalar_t) + 63) / 64) * 64; }
+
+void* take_buffer(size_t bytes) {
+  if (bytes >= kCacheMin) {
+    BufferCache& c = buffer_cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = c.free_by_size.find(bytes);
+    if (it != c.free_by_size.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c.cached_bytes -= bytes;
+      return p;
+    }
+  }
+  return std::aligned_alloc(64, bytes);
+}
+
+void give_buffer(void* p, size_t bytes) {
+  if (bytes >= kCacheMin) {
+    BufferCache& c = buffer_cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    if (c.cached_bytes + bytes <= kCacheMax) {
+      c.free_by_size[bytes].push_back(p);
+      c.cached_bytes += bytes;
+      return;
+    }
+  }
+  std::free(p);
+}
+}  // namespace
+
 Storage::Storage(int64_t n) : size(n) {
   TS_CHECK(n >= 0, "storage: negative size {}", n);
   if (n <= kInline) {
     data = inline_;
   } else {
-    const size_t bytes = ((static_cast<size_t>(n) * sizeof(scalar_t) + 63) / 64) * 64;
-    data = static_cast<scalar_t*>(std::aligned_alloc(64, bytes));
+    const size_t bytes = buffer_bytes(n);
+    data = static_cast<scalar_t*>(take_buffer(bytes));
     if (!data) throw Error(fmt::format("storage: out of memory allocating {} bytes", bytes));
   }
 }
 
 Storage::~Storage() {
-  if (data != inline_) std::free(data);
+  if (data != inline_) give_buffer(data, buffer_bytes(size));
 }
 
 // ---- Tensor ----
