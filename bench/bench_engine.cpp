@@ -14,9 +14,9 @@
 //       "rep"        -> {"case": NAME, "reps_s": {"tessera": 1.2e-4}}  one repetition of each variant
 //       "quit"; a failure answers {"case": NAME, "error": "..."}.
 // "impl"/variant is "tessera", or "sgemm" for cblas_sgemm called directly on preallocated buffers
-// (the matmul cases' reference). A repetition times a loop of `iters` calls (calibrated to about
-// --rep-seconds after a warm-up) and reports seconds per call. Variants of one case alternate
-// within each repetition.
+// (the matmul cases' reference). A repetition makes one untimed call, then times a loop of
+// `iters` calls (calibrated to about --rep-seconds after a warm-up) and reports seconds per call.
+// Variants of one case take turns within each repetition.
 //
 // Case names are shared with bench_torch.py: keep the two lists in step.
 #include <cblas.h>
@@ -120,16 +120,24 @@ struct Prepared {
   Prepared(const Case& c, const Options& opt) : name(c.name), variants(c.make()) {
     for (const Variant& v : variants) iters.push_back(calibrate(v.body, opt));
   }
-  // One repetition: seconds per call of each variant, in order.
-  std::vector<double> rep() const {
-    std::vector<double> seconds;
-    for (size_t v = 0; v < variants.size(); ++v) {
+  // One repetition: seconds per call of each variant, in variant order. Each timed loop starts
+  // with one untimed call: in serve mode the other processes ran since this one last did, so
+  // caches are cold and OpenMP threads asleep, and that first call must not land on one
+  // variant only. The variants also take turns going first.
+  std::vector<double> rep() {
+    std::vector<double> seconds(variants.size());
+    const size_t n = variants.size();
+    for (size_t k = 0; k < n; ++k) {
+      const size_t v = (k + turn) % n;
+      variants[v].body();
       const double t0 = now_seconds();
       for (int64_t i = 0; i < iters[v]; ++i) variants[v].body();
-      seconds.push_back((now_seconds() - t0) / static_cast<double>(iters[v]));
+      seconds[v] = (now_seconds() - t0) / static_cast<double>(iters[v]);
     }
+    ++turn;
     return seconds;
   }
+  size_t turn = 0;
 };
 
 std::string number(double x) {
@@ -149,7 +157,7 @@ std::string error_line(const std::string& name, const std::exception& e) {
 
 // Standalone mode: every repetition of one case, then its median.
 void run_case(const Case& c, const Options& opt) {
-  const Prepared p(c, opt);
+  Prepared p(c, opt);
   std::vector<std::vector<double>> reps(p.variants.size());
   for (int r = 0; r < opt.reps; ++r) {
     const std::vector<double> seconds = p.rep();

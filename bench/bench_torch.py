@@ -40,6 +40,9 @@ def calibrate(body, rep_seconds, warmup_seconds):
 
 
 def one_rep(body, iters):
+    # one untimed call first: in serve mode other processes ran since this one last did (cold
+    # caches, sleeping OpenMP threads), exactly as bench_engine.cpp does
+    body()
     t0 = time.perf_counter()
     for _ in range(iters):
         body()
