@@ -57,6 +57,12 @@ Tensor activate(const Tensor& x, const std::string& name) { return name == "gelu
 void check_activation(const std::string& name) {
   TS_CHECK(name == "relu" || name == "gelu", "Transformer: activation '{}' is not supported (relu or gelu)", name);
 }
+// The position-wise feed-forward block of both layers: dropout(linear2(dropout(act(linear1(x)))))
+Tensor position_wise_feed_forward(const Tensor& x, Linear& linear1, Linear& linear2, const std::string& activation,
+                                  double p, bool train) {
+  Tensor h = nn::dropout(activate(linear1.forward(x), activation), p, train);
+  return nn::dropout(linear2.forward(h), p, train);
+}
 }  // namespace
 
 TransformerEncoderLayer::TransformerEncoderLayer(const TransformerOptions& o)
@@ -69,11 +75,8 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerOptions& o)
   norm2 = register_module("norm2", std::make_shared<LayerNorm>(o.d_model, o.layer_norm_eps));
 }
 
-// linear2(dropout(activation(linear1(x)))), then dropout
 Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) {
-  const bool train = is_training();
-  Tensor h = nn::dropout(activate(linear1->forward(x), activation), dropout, train);
-  return nn::dropout(linear2->forward(h), dropout, train);
+  return position_wise_feed_forward(x, *linear1, *linear2, activation, dropout, is_training());
 }
 
 // post-norm: x = norm1(x + SA(x)); x = norm2(x + FF(x))
@@ -107,9 +110,7 @@ TransformerDecoderLayer::TransformerDecoderLayer(const TransformerOptions& o)
 }
 
 Tensor TransformerDecoderLayer::feed_forward(const Tensor& x) {
-  const bool train = is_training();
-  Tensor h = nn::dropout(activate(linear1->forward(x), activation), dropout, train);
-  return nn::dropout(linear2->forward(h), dropout, train);
+  return position_wise_feed_forward(x, *linear1, *linear2, activation, dropout, is_training());
 }
 
 // post-norm: x = norm1(x + SA(x)); x = norm2(x + CA(x, memory)); x = norm3(x + FF(x))
