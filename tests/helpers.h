@@ -19,6 +19,17 @@ inline Tensor param(const Shape& shape, uint64_t seed, scalar_t low = -1, scalar
   return uniform(shape, low, high, &gen).requires_grad_();
 }
 
+// Distinct values ±0.1, ±0.3, ±0.5, ... in a random order, requiring grad: at least 0.1 away
+// from 0 and 0.2 apart, so relu/abs/clamp kinks and max ties are far from gradcheck's ±eps.
+inline Tensor spaced(const Shape& shape, uint64_t seed) {
+  Generator gen(seed);
+  const int64_t n = shape.numel();
+  const std::vector<int64_t> order = gen.permutation(n);
+  std::vector<scalar_t> values(n);
+  for (int64_t i = 0; i < n; ++i) values[i] = static_cast<scalar_t>(0.2 * static_cast<double>(order[i] - n / 2) + 0.1);
+  return from_vector(values, shape).requires_grad_();
+}
+
 // Runs tessera::gradcheck and reports its message as a test failure instead of an exception.
 inline bool grad_ok(const GradcheckFunction& fn, const std::vector<Tensor>& inputs,
                     const GradcheckOptions& options = {}) {

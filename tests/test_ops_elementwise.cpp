@@ -18,17 +18,6 @@ namespace {
 // Value tolerance: a few ulps of the build's scalar type.
 const double kTol = kDouble ? 1e-12 : 1e-6;
 
-// Distinct values ±0.1, ±0.3, ±0.5, ... in a random order, requiring grad: at least 0.1 away
-// from 0 and 0.2 apart, so relu/abs/clamp kinks and ties are far from the ±eps of gradcheck.
-Tensor spaced(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  const int64_t n = shape.numel();
-  const std::vector<int64_t> order = gen.permutation(n);
-  std::vector<scalar_t> values(n);
-  for (int64_t i = 0; i < n; ++i) values[i] = static_cast<scalar_t>(0.2 * static_cast<double>(order[i] - n / 2) + 0.1);
-  return from_vector(values, shape).requires_grad_();
-}
-
 // Positive values in [0.5, 2]: the domain of log, sqrt, fractional and negative powers.
 Tensor positive(const Shape& shape, uint64_t seed) { return param(shape, seed, 0.5, 2); }
 

@@ -13,18 +13,8 @@ using namespace tessera::testing;
 
 namespace {
 
+// Value tolerance: a few ulps of the build's scalar type.
 const double kTol = kDouble ? 1e-12 : 1e-6;
-
-// Distinct values ±0.1, ±0.3, ... in a random order, requiring grad: no ties within gradcheck's
-// ±eps, so the argmax of every row is unambiguous.
-Tensor spaced(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  const int64_t n = shape.numel();
-  const std::vector<int64_t> order = gen.permutation(n);
-  std::vector<scalar_t> values(n);
-  for (int64_t i = 0; i < n; ++i) values[i] = static_cast<scalar_t>(0.2 * static_cast<double>(order[i] - n / 2) + 0.1);
-  return from_vector(values, shape).requires_grad_();
-}
 
 // Naive reduction of x ([outer, n, inner] view of dim d) in double: sum or max.
 std::vector<double> naive_reduce(const Tensor& x, int d, bool take_max) {

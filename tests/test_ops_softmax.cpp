@@ -14,7 +14,9 @@ using namespace tessera::testing;
 
 namespace {
 
+// Value tolerance: a few ulps of the build's scalar type.
 const double kTol = kDouble ? 1e-12 : 1e-6;
+
 const scalar_t kInf = std::numeric_limits<scalar_t>::infinity();
 
 // 1 − mask, as a tensor (the positions a mask drops).

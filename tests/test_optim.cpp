@@ -21,6 +21,7 @@ namespace optim = tessera::nn::optim;
 
 namespace {
 
+// Value tolerance: a few ulps of the build's scalar type.
 const double kTol = kDouble ? 1e-12 : 1e-6;
 
 // A leaf [values] requiring grad, with gradient [grads].
