@@ -238,17 +238,17 @@ std::vector<Variant> overhead_case() {
 // 2. Square matmul C = A B (or A Bᵀ): tessera against cblas_sgemm into a preallocated C.
 std::vector<Variant> matmul_case(int64_t n, bool transpose_b) {
   Tensor a = randn({n, n}), b = randn({n, n});
-  auto c = std::make_shared<std::vector<float>>(static_cast<size_t>(n * n));
+  Tensor c = empty({n, n});  // 64-byte aligned like tessera's own output (a std::vector's is not)
   const int ni = static_cast<int>(n);
   return {{"tessera",
            [=] {
              Tensor out = matmul(a, b, false, transpose_b);
              g_sink = out.data()[0];
            }},
-          {"sgemm", [=] {
+          {"sgemm", [=]() mutable {
              cblas_sgemm(CblasRowMajor, CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, ni, ni, ni, 1.0f,
-                         a.data(), ni, b.data(), ni, 0.0f, c->data(), ni);
-             g_sink = (*c)[0];
+                         a.data(), ni, b.data(), ni, 0.0f, c.data(), ni);
+             g_sink = c.data()[0];
            }}};
 }
 
