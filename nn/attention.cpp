@@ -230,11 +230,20 @@ AttentionOutput MultiHeadAttention::forward(const Tensor& query, const Tensor& k
                value.shape()[1] == key.shape()[1],
            "MultiHeadAttention: value must be [{}, {}, {}], got {}", query.shape()[0], key.shape()[1], vdim,
            value.shape());
-  const int64_t b = query.shape()[0], lq = query.shape()[1], lk = key.shape()[1], e = embed_dim;
+  const int64_t b = query.shape()[0], lq = query.shape()[1], e = embed_dim;
+  KeyValueCache* cache = call.cache;
+  const bool reuse_static = cache && cache->static_kv && cache->keys.defined();
+  TS_CHECK(!cache || !cache->keys.defined() || cache->keys.shape()[0] == b,
+           "MultiHeadAttention: the key/value cache holds batch {} but the query has batch {} (reorder the cache "
+           "when beams change)", cache && cache->keys.defined() ? cache->keys.shape()[0] : 0, b);
 
   // projections: one GEMM for self-attention, two for cross-attention with key = value
   Tensor q, k, v;
-  if (in_proj_weight.defined() && query.same(key) && key.same(value)) {
+  if (reuse_static) {  // cross-attention while decoding: the memory was projected at the first step
+    const Tensor wq = in_proj_weight.defined() ? rows(in_proj_weight, 0, e) : q_proj_weight;
+    q = split_heads(linear(query, wq, rows(in_proj_bias, 0, e)), 1, num_heads, head_dim)[0];
+    k = cache->keys, v = cache->values;
+  } else if (in_proj_weight.defined() && query.same(key) && key.same(value)) {
     auto qkv = split_heads(linear(query, in_proj_weight, in_proj_bias), 3, num_heads, head_dim);
     q = qkv[0], k = qkv[1], v = qkv[2];
   } else if (in_proj_weight.defined() && key.same(value)) {
@@ -251,6 +260,23 @@ AttentionOutput MultiHeadAttention::forward(const Tensor& query, const Tensor& k
     v = split_heads(linear(value, wv, rows(in_proj_bias, 2 * e, e)), 1, num_heads, head_dim)[0];
   }
 
+  bool is_causal = call.is_causal;
+  Tensor causal;
+  if (cache && !cache->static_kv) {  // self-attention while decoding: append the new keys/values
+    const int64_t cached = cache->length();
+    if (cached > 0) k = cat({cache->keys, k}, 2), v = cat({cache->values, v}, 2);
+    cache->keys = k.detach(), cache->values = v.detach();
+    if (is_causal && cached > 0) {  // bottom-right aligned: query i is token cached + i
+      causal = empty({lq, cached + lq});
+      for (int64_t i = 0; i < lq; ++i)
+        for (int64_t j = 0; j < cached + lq; ++j) causal.data()[i * (cached + lq) + j] = j <= cached + i ? 1 : 0;
+      is_causal = false;
+    }
+  } else if (cache && !reuse_static) {
+    cache->keys = k.detach(), cache->values = v.detach();
+  }
+  const int64_t lk = k.shape()[2];
+
   SdpaOptions o;
   if (call.key_padding_mask.defined()) {
     TS_CHECK(call.key_padding_mask.shape() == Shape({b, lk}),
@@ -258,9 +284,9 @@ AttentionOutput MultiHeadAttention::forward(const Tensor& query, const Tensor& k
              call.key_padding_mask.shape());
     o.attn_mask = key_padding_to_attention(call.key_padding_mask);
   }
-  o.attn_mask = both(o.attn_mask, call.attn_mask);
+  o.attn_mask = both(both(o.attn_mask, call.attn_mask), causal);
   o.attn_bias = call.attn_bias;
-  o.is_causal = call.is_causal;
+  o.is_causal = is_causal;
   o.dropout_p = is_training() ? dropout : 0;
   o.need_weights = call.need_weights || keep_weights;
   AttentionOutput heads = scaled_dot_product_attention(q, k, v, o);  // [B, H, Lq, D]
@@ -271,6 +297,12 @@ AttentionOutput MultiHeadAttention::forward(const Tensor& query, const Tensor& k
   Tensor weights;
   if (call.need_weights) weights = call.average_attn_weights ? mean(heads.weights, {1}) : heads.weights;
   return {out, weights};
+}
+
+void KeyValueCache::reorder(const IndexTensor& batch_rows) {
+  if (!keys.defined()) return;
+  keys = index_select(keys, 0, batch_rows);
+  values = index_select(values, 0, batch_rows);
 }
 
 std::string MultiHeadAttention::extra_repr() const {

@@ -123,6 +123,21 @@ struct MultiHeadAttentionOptions {
   int64_t kdim = 0, vdim = 0;  // 0 = embed_dim
 };
 
+// Keys and values already projected and split into heads, kept between calls for incremental
+// (token-by-token) decoding, so step t costs O(t) instead of recomputing the whole prefix.
+//   self-attention  (static_kv = false): each call appends the new tokens' keys and values;
+//                   queries attend to everything cached so far plus themselves.
+//   cross-attention (static_kv = true):  the first call projects the memory once; later calls
+//                   reuse it and ignore the key/value arguments' contents.
+// Beam search reorders the batch rows with reorder() when beams are pruned.
+struct KeyValueCache {
+  Tensor keys, values;     // [B, H, L_cached, head_dim]
+  bool static_kv = false;
+  int64_t length() const { return keys.defined() ? keys.shape()[2] : 0; }
+  void reorder(const IndexTensor& rows);  // keys = keys[rows], values = values[rows] along batch
+  void clear() { keys = Tensor(), values = Tensor(); }
+};
+
 struct MhaCall {
   Tensor key_padding_mask;         // [B, Lk], 1 = real token
   Tensor attn_mask;                // broadcastable to [B, H, Lq, Lk] ([Lq, Lk] is common)
@@ -130,6 +145,10 @@ struct MhaCall {
   bool is_causal = false;
   bool need_weights = false;
   bool average_attn_weights = true;  // weights [B, Lq, Lk] averaged over heads, else [B, H, Lq, Lk]
+  // Incremental decoding (see KeyValueCache). With a self-attention cache, key_padding_mask and
+  // attn_mask cover all Lk = L_cached + Lq keys, and is_causal means query i (at absolute position
+  // L_cached + i) sees keys j <= L_cached + i. Not for training: nothing flows back into the cache.
+  KeyValueCache* cache = nullptr;
 };
 
 // Like torch.nn.MultiheadAttention(batch_first=True), with the same parameter names:

@@ -116,18 +116,27 @@ Tensor TransformerDecoderLayer::feed_forward(const Tensor& x) {
 // post-norm: x = norm1(x + SA(x)); x = norm2(x + CA(x, memory)); x = norm3(x + FF(x))
 // pre-norm:  x = x + SA(norm1(x)); x = x + CA(norm2(x), memory); x = x + FF(norm3(x))
 Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory, const DecoderCall& call) {
+  return forward(tgt, memory, call, nullptr);
+}
+
+Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory, const DecoderCall& call,
+                                        DecoderCache::Layer* cache) {
   const bool train = is_training();
+  TS_CHECK(!(cache && train), "TransformerDecoderLayer: the decoding cache is for inference: call eval() first "
+           "(dropout would differ per step, and no gradient flows into the cache)");
   auto self_block = [&](const Tensor& x) {
     MhaCall c;
     c.attn_mask = call.tgt_mask;
     c.key_padding_mask = call.tgt_key_padding_mask;
     c.is_causal = call.tgt_is_causal;
+    if (cache) cache->self_attn.static_kv = false, c.cache = &cache->self_attn;
     return nn::dropout(self_attn->forward(x, x, x, c).output, dropout, train);
   };
   auto cross_block = [&](const Tensor& x) {
     MhaCall c;
     c.attn_mask = call.memory_mask;
     c.key_padding_mask = call.memory_key_padding_mask;
+    if (cache) cache->cross_attn.static_kv = true, c.cache = &cache->cross_attn;
     return nn::dropout(multihead_attn->forward(x, memory, memory, c).output, dropout, train);
   };
   if (norm_first) {
@@ -161,9 +170,22 @@ TransformerDecoder::TransformerDecoder(const TransformerOptions& o, int64_t n, b
 }
 
 Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, const DecoderCall& call) {
+  DecoderCache* cache = call.cache;
+  if (cache && cache->layers.empty()) cache->layers.resize(layers->size());
+  TS_CHECK(!cache || cache->layers.size() == layers->size(),
+           "TransformerDecoder: the cache has {} layers but the decoder {}", cache ? cache->layers.size() : 0,
+           layers->size());
   Tensor x = tgt;
-  for (const auto& layer : *layers) x = layer->forward(x, memory, call);
+  size_t i = 0;
+  for (const auto& layer : *layers) {
+    x = layer->forward(x, memory, call, cache ? &cache->layers[i] : nullptr);
+    ++i;
+  }
   return norm ? norm->forward(x) : x;
+}
+
+void DecoderCache::reorder(const IndexTensor& batch_rows) {
+  for (Layer& layer : layers) layer.self_attn.reorder(batch_rows), layer.cross_attn.reorder(batch_rows);
 }
 
 Transformer::Transformer(const TransformerOptions& o) : Module("Transformer"), options(o) {

@@ -62,10 +62,23 @@ struct EncoderCall {
   bool is_causal = false;
 };
 
+// Incremental decoding state of a TransformerDecoder: one self-attention and one cross-attention
+// KeyValueCache per layer. Feed the decoder only the newest token(s) with tgt_is_causal = true and
+// the same memory each step; positions are the caller's (positional encoding at length()).
+//   nn::DecoderCache cache(*model.decoder);
+//   for (t = 0; t < max_len; ++t) y = decoder.forward(embed(token_t, t), memory, {.tgt_is_causal = true, .cache = &cache});
+struct DecoderCache {
+  struct Layer { KeyValueCache self_attn, cross_attn; };
+  std::vector<Layer> layers;
+  int64_t length() const { return layers.empty() ? 0 : layers[0].self_attn.length(); }  // tokens decoded so far
+  void reorder(const IndexTensor& batch_rows);  // beam search: keep rows batch_rows, in that order
+};
+
 struct DecoderCall {
   Tensor tgt_mask, memory_mask;
   Tensor tgt_key_padding_mask, memory_key_padding_mask;
   bool tgt_is_causal = false;
+  DecoderCache* cache = nullptr;  // incremental decoding (inference only); see DecoderCache
 };
 
 class TransformerEncoderLayer : public UnaryModule {
@@ -89,6 +102,8 @@ class TransformerDecoderLayer : public Module {
  public:
   explicit TransformerDecoderLayer(const TransformerOptions& options);
   Tensor forward(const Tensor& tgt, const Tensor& memory, const DecoderCall& call = {});
+  // The same with this layer's slice of a DecoderCache (call.cache is ignored).
+  Tensor forward(const Tensor& tgt, const Tensor& memory, const DecoderCall& call, DecoderCache::Layer* cache);
 
   std::shared_ptr<MultiHeadAttention> self_attn, multihead_attn;
   std::shared_ptr<Linear> linear1, linear2;

@@ -242,6 +242,67 @@ TEST_CASE("Transformer: padding changes nothing for the real tokens") {
   }
 }
 
+// ======================= incremental decoding =======================
+
+TEST_CASE("TransformerDecoder: decoding with a key/value cache equals the full causal forward") {
+  for (bool norm_first : {false, true}) {
+    INFO(norm_name(norm_first));
+    manual_seed(70);
+    Transformer model(tiny(norm_first, "relu", 1, 2));
+    randomize(model, 71);
+    model.eval();
+    NoGradGuard no_grad;
+    const Tensor src = param({2, 4, 4}, 72), tgt = param({2, 5, 4}, 73);
+    EncoderCall ec;
+    ec.src_key_padding_mask = padding_mask({4, 3}, 4);
+    const Tensor memory = model.encoder->forward(src, ec);
+    DecoderCall full;
+    full.tgt_is_causal = true;
+    full.memory_key_padding_mask = ec.src_key_padding_mask;
+    const Tensor expected = model.decoder->forward(tgt, memory, full);  // [2, 5, 4]
+
+    // one token at a time, then two at a time (the bottom-right aligned causal mask)
+    for (int64_t step : {1, 2}) {
+      INFO("tokens per step " << step);
+      DecoderCache cache;
+      DecoderCall call = full;
+      call.cache = &cache;
+      for (int64_t t = 0; t < 5; t += step) {
+        const int64_t n = std::min<int64_t>(step, 5 - t);
+        const Tensor out = model.decoder->forward(narrow(tgt, 1, t, n), memory, call);
+        CHECK(cache.length() == t + n);
+        CHECK(all_close(out, narrow(expected, 1, t, n), kTol, kTol));
+      }
+    }
+  }
+}
+
+TEST_CASE("DecoderCache: reorder keeps the chosen batch rows (beam search)") {
+  manual_seed(80);
+  Transformer model(tiny(false, "relu", 1, 1));
+  randomize(model, 81);
+  model.eval();
+  NoGradGuard no_grad;
+  const Tensor memory = param({3, 2, 4}, 82), tgt = param({3, 3, 4}, 83);
+  DecoderCall full;
+  full.tgt_is_causal = true;
+  const Tensor expected = model.decoder->forward(tgt, memory, full);
+  // decode two tokens for the batch, then keep rows {2, 0, 2} and decode the third token
+  DecoderCache cache;
+  DecoderCall call = full;
+  call.cache = &cache;
+  model.decoder->forward(narrow(tgt, 1, 0, 2), memory, call);
+  const IndexTensor rows(std::vector<int64_t>{2, 0, 2});
+  cache.reorder(rows);
+  const Tensor out = model.decoder->forward(index_select(narrow(tgt, 1, 2, 1), 0, rows),
+                                            index_select(memory, 0, rows), call);
+  CHECK(all_close(out, index_select(narrow(expected, 1, 2, 1), 0, rows), kTol, kTol));
+  // the cache refuses training mode and a batch it does not hold
+  CHECK(throws_with([&] { model.decoder->forward(narrow(tgt, 0, 0, 2), memory, call); }, "cache holds batch 3"));
+  model.train();
+  CHECK(throws_with([&] { model.decoder->forward(narrow(tgt, 1, 2, 1), memory, call); }, "call eval()"));
+}
+
 // ======================= attention weights =======================
 
 TEST_CASE("Transformer: keep_attention stores per-head weights [B, H, Lq, Lk] for every layer") {
