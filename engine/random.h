@@ -25,8 +25,10 @@ class Generator {
   // Fill n values; each call advances the generator so the next call gives new numbers.
   void fill_uniform(scalar_t* out, int64_t n, scalar_t low, scalar_t high);  // [low, high)
   void fill_normal(scalar_t* out, int64_t n, scalar_t mean, scalar_t stddev);
-  // out[i] = 1 with probability p, else 0.
+  // out[i] = 1 with probability p, else 0. The byte version (dropout's keep mask) draws the same
+  // numbers as the scalar one from the same state.
   void fill_bernoulli(scalar_t* out, int64_t n, scalar_t p);
+  void fill_bernoulli(uint8_t* out, int64_t n, double p);
 
   uint32_t next_u32();
   double next_double();  // uniform [0, 1) with 53 random bits
@@ -36,6 +38,10 @@ class Generator {
  private:
   // Four 32-bit random words for counter value c.
   void block(uint64_t counter, uint32_t out[4]) const;
+  static constexpr int kLanes = 16;
+  void blocks(uint64_t first_counter, uint32_t* words) const;  // kLanes blocks: 4·kLanes words
+  template <class F>
+  void for_each_words(int64_t n, F&& f);
   uint64_t seed_ = 0;
   uint64_t offset_ = 0;  // counter blocks consumed so far
 };
