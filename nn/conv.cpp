@@ -1,0 +1,378 @@
+#include "nn/conv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "nn/init.h"
+
+namespace tessera::nn {
+
+namespace {
+
+// Every size of one convolution, checked once.
+struct ConvGeometry {
+  int64_t n, c, h, w;     // input  [N, C, H, W]
+  int64_t o, kh, kw;      // weight [O, C, KH, KW]
+  int64_t sh, sw, ph, pw, dh, dw;
+  int64_t oh, ow;         // output [N, O, OH, OW]
+  int64_t rows() const { return c * kh * kw; }  // K: rows of a column matrix, columns of W
+  int64_t positions() const { return oh * ow; }  // P: output positions of one image
+  // 1×1, stride 1, no padding: the column matrix of an image is the image itself, [C, H·W].
+  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+};
+
+ConvGeometry conv_geometry(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d stride,
+                           Size2d padding, Size2d dilation, int64_t groups) {
+  TS_CHECK(groups == 1, "conv2d: groups = {} is not supported: only groups = 1 (grouped and depthwise "
+           "convolutions are not implemented)", groups);
+  TS_CHECK(x.dim() == 4, "conv2d: expected input [N, C, H, W], got {}", x.shape());
+  TS_CHECK(weight.dim() == 4, "conv2d: expected weight [out_channels, in_channels, KH, KW], got {}", weight.shape());
+  const Shape& xs = x.shape();
+  const Shape& ws = weight.shape();
+  TS_CHECK(xs[1] == ws[1], "conv2d: input {} has {} channels but weight {} expects {}", xs, xs[1], ws, ws[1]);
+  if (bias.defined())
+    TS_CHECK(bias.shape() == Shape{ws[0]}, "conv2d: expected bias [{}] (one per output channel), got {}", ws[0],
+             bias.shape());
+  TS_CHECK(stride.h >= 1 && stride.w >= 1, "conv2d: stride ({}, {}) must be positive", stride.h, stride.w);
+  TS_CHECK(dilation.h >= 1 && dilation.w >= 1, "conv2d: dilation ({}, {}) must be positive", dilation.h, dilation.w);
+  TS_CHECK(padding.h >= 0 && padding.w >= 0, "conv2d: padding ({}, {}) must not be negative", padding.h, padding.w);
+  TS_CHECK(ws[2] >= 1 && ws[3] >= 1, "conv2d: weight {} has an empty kernel", ws);
+  ConvGeometry g{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], stride.h, stride.w, padding.h, padding.w,
+                 dilation.h, dilation.w, 0, 0};
+  const int64_t span_h = g.dh * (g.kh - 1) + 1, span_w = g.dw * (g.kw - 1) + 1;  // the dilated kernel
+  TS_CHECK(span_h <= g.h + 2 * g.ph && span_w <= g.w + 2 * g.pw,
+           "conv2d: kernel {}×{} (dilated to {}×{}) is larger than the padded input {}×{} (input {}, padding ({}, {}))",
+           g.kh, g.kw, span_h, span_w, g.h + 2 * g.ph, g.w + 2 * g.pw, xs, g.ph, g.pw);
+  g.oh = (g.h + 2 * g.ph - span_h) / g.sh + 1;
+  g.ow = (g.w + 2 * g.pw - span_w) / g.sw + 1;
+  return g;
+}
+
+// Along one axis (input size `size`, output size `out`): the outputs whose tap reads inside the
+// image, 0 ≤ o·stride + shift < size, are o in [begin, end); the others read padding. shift is
+// i·dh − ph for kernel row i (j·dw − pw for kernel column j).
+struct Range {
+  int64_t begin, end;
+};
+Range inside(int64_t size, int64_t out, int64_t stride, int64_t shift) {
+  const int64_t first = -shift, last = size - 1 - shift;  // first ≤ o·stride ≤ last
+  const int64_t begin = first <= 0 ? 0 : (first + stride - 1) / stride;
+  const int64_t end = last < 0 ? 0 : std::min(out, last / stride + 1);
+  return {std::min(begin, end), end};
+}
+
+// One tap (i, j) of one channel: where it reads, and whether its rows run on contiguously.
+struct Tap {
+  Range rows, cols;            // outputs p in rows and q in cols read inside the image
+  int64_t row_shift, col_shift;  // input pixel = (p·sh + row_shift, q·sw + col_shift)
+  // Stride 1 and OW = W: output position d = p·W + q reads input d + offset, so the rows are one
+  // contiguous run (except the columns outside `cols`, which wrap onto the neighbouring row).
+  bool contiguous;
+  int64_t offset;
+};
+Tap tap(const ConvGeometry& g, int64_t i, int64_t j) {
+  Tap t;
+  t.row_shift = i * g.dh - g.ph;
+  t.col_shift = j * g.dw - g.pw;
+  t.rows = inside(g.h, g.oh, g.sh, t.row_shift);
+  t.cols = inside(g.w, g.ow, g.sw, t.col_shift);
+  t.contiguous = g.sh == 1 && g.sw == 1 && g.ow == g.w;
+  t.offset = t.row_shift * g.w + t.col_shift;
+  return t;
+}
+
+void set_zero(scalar_t* out, int64_t begin, int64_t end) {
+#pragma omp simd
+  for (int64_t e = begin; e < end; ++e) out[e] = 0;
+}
+
+// Zeroes, in rows `rows` of an [OH, OW] plane, the columns outside `cols`.
+void zero_outside_columns(scalar_t* plane, const Tap& t, int64_t ow) {
+  for (int64_t p = t.rows.begin; p < t.rows.end; ++p) {
+    set_zero(plane, p * ow, p * ow + t.cols.begin);
+    set_zero(plane, p * ow + t.cols.end, (p + 1) * ow);
+  }
+}
+
+// im2col for one image, channels [c0, c1):
+//   col[(c·KH + i)·KW + j, p·OW + q] = x[c, p·sh − ph + i·dh, q·sw − pw + j·dw]   (0 outside)
+// Every entry is written (padding as 0), so col needs no zero-fill beforehand. Rows are short
+// (OW values), so stride-1 "same-width" taps copy all their rows as one run and then zero the
+// padding columns; other taps go row by row.
+void im2col_channels(const ConvGeometry& g, const scalar_t* x, scalar_t* col, int64_t c0, int64_t c1) {
+  const int64_t positions = g.positions(), ow = g.ow;
+  for (int64_t c = c0; c < c1; ++c) {
+    const scalar_t* xc = x + c * g.h * g.w;
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        scalar_t* out = col + ((c * g.kh + i) * g.kw + j) * positions;  // [OH, OW]
+        const Tap t = tap(g, i, j);
+        if (t.cols.begin == t.cols.end || t.rows.begin == t.rows.end) {
+          set_zero(out, 0, positions);
+          continue;
+        }
+        set_zero(out, 0, t.rows.begin * ow);
+        set_zero(out, t.rows.end * ow, positions);
+        if (t.contiguous) {
+          const int64_t offset = t.offset;
+#pragma omp simd
+          for (int64_t d = t.rows.begin * ow + t.cols.begin; d < (t.rows.end - 1) * ow + t.cols.end; ++d)
+            out[d] = xc[d + offset];
+          zero_outside_columns(out, t, ow);
+          continue;
+        }
+        for (int64_t p = t.rows.begin; p < t.rows.end; ++p) {
+          scalar_t* out_row = out + p * ow;
+          const scalar_t* x_row = xc + (p * g.sh + t.row_shift) * g.w;
+          set_zero(out_row, 0, t.cols.begin);
+          for (int64_t q = t.cols.begin; q < t.cols.end; ++q) out_row[q] = x_row[q * g.sw + t.col_shift];
+          set_zero(out_row, t.cols.end, ow);
+        }
+      }
+  }
+}
+
+// col2im, the adjoint of im2col: each column entry is added back onto the pixel it was copied
+// from (a pixel seen by several kernel positions gets the sum); entries that were padding are
+// dropped. Channels [c0, c1) of dx are overwritten. col is scratch: the contiguous path zeroes
+// its padding entries first, so the one-run add puts nothing on the wrapped pixels.
+void col2im_channels(const ConvGeometry& g, scalar_t* col, scalar_t* dx, int64_t c0, int64_t c1) {
+  const int64_t positions = g.positions(), ow = g.ow;
+  for (int64_t c = c0; c < c1; ++c) {
+    scalar_t* dxc = dx + c * g.h * g.w;
+    set_zero(dxc, 0, g.h * g.w);
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        scalar_t* in = col + ((c * g.kh + i) * g.kw + j) * positions;  // [OH, OW]
+        const Tap t = tap(g, i, j);
+        if (t.cols.begin == t.cols.end || t.rows.begin == t.rows.end) continue;
+        if (t.contiguous) {
+          zero_outside_columns(in, t, ow);
+          const int64_t offset = t.offset;
+#pragma omp simd
+          for (int64_t d = t.rows.begin * ow + t.cols.begin; d < (t.rows.end - 1) * ow + t.cols.end; ++d)
+            dxc[d + offset] += in[d];
+          continue;
+        }
+        for (int64_t p = t.rows.begin; p < t.rows.end; ++p) {
+          const scalar_t* in_row = in + p * ow;
+          scalar_t* dx_row = dxc + (p * g.sh + t.row_shift) * g.w;
+          for (int64_t q = t.cols.begin; q < t.cols.end; ++q) dx_row[q * g.sw + t.col_shift] += in_row[q];
+        }
+      }
+  }
+}
+
+// Channel-parallel when called outside a parallel region (one image on every thread); inline
+// inside one (the images are then what runs in parallel).
+int64_t channel_grain(const ConvGeometry& g) {
+  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, g.kh * g.kw * g.positions()));
+}
+void im2col(const ConvGeometry& g, const scalar_t* x, scalar_t* col) {
+  parallel_for(g.c, channel_grain(g), [&](int64_t c0, int64_t c1) { im2col_channels(g, x, col, c0, c1); });
+}
+void col2im(const ConvGeometry& g, scalar_t* col, scalar_t* dx) {
+  parallel_for(g.c, channel_grain(g), [&](int64_t c0, int64_t c1) { col2im_channels(g, col, dx, c0, c1); });
+}
+
+// Runs f(n0, n1) over blocks of images. With at least as many images as threads: one block per
+// thread, each image's GEMMs on one thread and its column matrix in that core's cache. With
+// fewer: one block of every image, each GEMM (and im2col) using all the threads.
+template <class F>
+void for_image_blocks(int64_t images, F&& f) {
+  parallel_for(images, images >= get_num_threads() ? 1 : images, f);
+}
+
+}  // namespace
+
+// Per image n (W viewed as [O, K], K = C·KH·KW; col_n = im2col(x_n) [K, P], P = OH·OW):
+//   y_n = W col_n + b          [O, P] = [O, K] × [K, P], b broadcast along P
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d stride, Size2d padding,
+              Size2d dilation, int64_t groups) {
+  const ConvGeometry g = conv_geometry(x, weight, bias, stride, padding, dilation, groups);
+  const int64_t K = g.rows(), P = g.positions(), O = g.o;
+  Tensor out = empty({g.n, O, g.oh, g.ow});
+  const scalar_t* xs = x.data();
+  const scalar_t* ws = weight.data();
+  const scalar_t* bs = bias.defined() ? bias.data() : nullptr;
+  scalar_t* ys = out.data();
+  for_image_blocks(g.n, [&](int64_t n0, int64_t n1) {
+    Tensor col = g.pointwise() ? Tensor() : empty({K, P});  // reused by every image of the block
+    for (int64_t n = n0; n < n1; ++n) {
+      const scalar_t* xn = xs + n * g.c * g.h * g.w;                           // [C, H, W]
+      if (!g.pointwise()) im2col(g, xn, col.data());
+      const scalar_t* cn = g.pointwise() ? xn : col.data();                      // [K, P]
+      scalar_t* yn = ys + n * O * P;                                             // [O, P]
+      if (bs)
+        for (int64_t o = 0; o < O; ++o) std::fill(yn + o * P, yn + (o + 1) * P, bs[o]);
+      gemm(false, false, O, P, K, 1, ws, K, cn, P, bs ? 1 : 0, yn, P);
+    }
+  });
+
+  // Backward, with dy_n = dL/dy_n [O, P], per image:
+  //   y_n = W col_n + b  ⇒  dW += dy_n col_nᵀ     [O, K] += [O, P] × [P, K]   (col_n recomputed)
+  //                         db += Σ_p dy_n[:, p]
+  //                         dcol_n = Wᵀ dy_n       [K, P] = [K, O] × [O, P],  dx_n = col2im(dcol_n)
+  // Each block of images sums its own dW and db; the blocks' sums are added at the end.
+  record(out, "conv2d", {&x, &weight, &bias},
+         [x = x.detach(), w = weight.detach(), g](const Tensor& grad, GradSink& sink) {
+           const bool need_x = sink.needs(0), need_w = sink.needs(1), need_b = sink.needs(2);
+           const int64_t K = g.rows(), P = g.positions(), O = g.o;
+           const scalar_t* xs = x.data();
+           const scalar_t* ws = w.data();
+           const scalar_t* gs = grad.data();
+           Tensor dx = need_x ? empty(x.shape()) : Tensor();
+           std::vector<Tensor> block_sums(g.n);  // [O·K + O]: dW then db, at the block's first image
+           for_image_blocks(g.n, [&](int64_t n0, int64_t n1) {
+             Tensor col = need_w && !g.pointwise() ? empty({K, P}) : Tensor();
+             Tensor dcol = need_x && !g.pointwise() ? empty({K, P}) : Tensor();
+             Tensor sums = need_w || need_b ? empty({O * K + O}) : Tensor();
+             for (int64_t n = n0; n < n1; ++n) {
+               const scalar_t* xn = xs + n * g.c * g.h * g.w;
+               const scalar_t* gn = gs + n * O * P;  // dy_n [O, P]
+               const scalar_t beta = n == n0 ? 0 : 1;  // the first image overwrites, the rest add
+               if (need_w) {
+                 if (!g.pointwise()) im2col(g, xn, col.data());
+                 gemm(false, true, O, K, P, 1, gn, P, g.pointwise() ? xn : col.data(), P, beta, sums.data(), K);
+               }
+               if (need_b) {
+                 scalar_t* db = sums.data() + O * K;
+                 for (int64_t o = 0; o < O; ++o) {
+                   scalar_t s = 0;
+#pragma omp simd reduction(+ : s)
+                   for (int64_t p = 0; p < P; ++p) s += gn[o * P + p];
+                   db[o] = beta * db[o] + s;
+                 }
+               }
+               if (need_x) {
+                 scalar_t* dxn = dx.data() + n * g.c * g.h * g.w;
+                 gemm(true, false, K, P, O, 1, ws, K, gn, P, 0, g.pointwise() ? dxn : dcol.data(), P);
+                 if (!g.pointwise()) col2im(g, dcol.data(), dxn);
+               }
+             }
+             if (sums.defined()) block_sums[n0] = sums;
+           });
+           if (need_x) sink.add(0, dx);
+           if (need_w || need_b) {
+             Tensor total;
+             for (const Tensor& s : block_sums) {
+               if (!s.defined()) continue;
+               if (!total.defined()) {
+                 total = s;
+                 continue;
+               }
+               scalar_t* t = total.data();
+               const scalar_t* a = s.data();
+#pragma omp simd
+               for (int64_t i = 0; i < O * K + O; ++i) t[i] += a[i];
+             }
+             if (need_w) sink.add(1, reshape(narrow(total, 0, 0, O * K), w.shape()));
+             if (need_b) sink.add(2, narrow(total, 0, O * K, O));
+           }
+         });
+  return out;
+}
+
+// ---------------- the reference ----------------
+
+namespace {
+
+// Calls tap(y, x, w) with the flat indices of every product in the definition
+//   y[n, o, p, q] += w[o, c, i, j] · x[n, c, p·sh − ph + i·dh, q·sw − pw + j·dw]
+// that reads inside the image (the padding contributes 0): the seven loops, once, for the
+// reference's forward and backward alike.
+template <class F>
+void for_each_tap(const ConvGeometry& g, F&& tap) {
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t o = 0; o < g.o; ++o)
+      for (int64_t p = 0; p < g.oh; ++p)
+        for (int64_t q = 0; q < g.ow; ++q)
+          for (int64_t c = 0; c < g.c; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t ih = p * g.sh - g.ph + i * g.dh, iw = q * g.sw - g.pw + j * g.dw;
+                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                tap(((n * g.o + o) * g.oh + p) * g.ow + q, ((n * g.c + c) * g.h + ih) * g.w + iw,
+                    ((o * g.c + c) * g.kh + i) * g.kw + j);
+              }
+}
+
+Tensor from_doubles(const std::vector<double>& values, const Shape& shape) {
+  return from_vector(std::vector<scalar_t>(values.begin(), values.end()), shape);
+}
+
+}  // namespace
+
+Tensor conv2d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d stride, Size2d padding,
+                        Size2d dilation) {
+  const ConvGeometry g = conv_geometry(x, weight, bias, stride, padding, dilation, 1);
+  const Shape out_shape{g.n, g.o, g.oh, g.ow};
+  std::vector<double> y(out_shape.numel());
+  const scalar_t* xs = x.data();
+  const scalar_t* ws = weight.data();
+  for (int64_t i = 0; i < out_shape.numel(); ++i) y[i] = bias.defined() ? bias.data()[(i / (g.oh * g.ow)) % g.o] : 0;
+  for_each_tap(g, [&](int64_t yi, int64_t xi, int64_t wi) { y[yi] += static_cast<double>(ws[wi]) * xs[xi]; });
+  Tensor out = from_doubles(y, out_shape);
+  // Backward, from the same taps:  y += w·x  ⇒  dx += dy·w,  dw += dy·x;   y = … + b  ⇒  db += dy
+  record(out, "conv2d_reference", {&x, &weight, &bias},
+         [x = x.detach(), w = weight.detach(), g](const Tensor& grad, GradSink& sink) {
+           std::vector<double> dx(x.numel()), dw(w.numel()), db(g.o);
+           const scalar_t* gs = grad.data();
+           for_each_tap(g, [&](int64_t yi, int64_t xi, int64_t wi) {
+             dx[xi] += static_cast<double>(gs[yi]) * w.data()[wi];
+             dw[wi] += static_cast<double>(gs[yi]) * x.data()[xi];
+           });
+           for (int64_t i = 0; i < grad.numel(); ++i) db[(i / (g.oh * g.ow)) % g.o] += gs[i];
+           if (sink.needs(0)) sink.add(0, from_doubles(dx, x.shape()));
+           if (sink.needs(1)) sink.add(1, from_doubles(dw, w.shape()));
+           if (sink.needs(2)) sink.add(2, from_doubles(db, {g.o}));
+         });
+  return out;
+}
+
+// ---------------- the module ----------------
+
+Conv2d::Conv2d(const Conv2dOptions& opts) : UnaryModule("Conv2d"), options(opts) {
+  const Conv2dOptions& o = options;
+  TS_CHECK(o.in_channels > 0 && o.out_channels > 0, "Conv2d: in_channels ({}) and out_channels ({}) must be positive",
+           o.in_channels, o.out_channels);
+  TS_CHECK(o.kernel_size.h > 0 && o.kernel_size.w > 0, "Conv2d: kernel_size ({}, {}) must be positive",
+           o.kernel_size.h, o.kernel_size.w);
+  TS_CHECK(o.stride.h > 0 && o.stride.w > 0 && o.dilation.h > 0 && o.dilation.w > 0 && o.padding.h >= 0 &&
+               o.padding.w >= 0,
+           "Conv2d: stride ({}, {}) and dilation ({}, {}) must be positive, padding ({}, {}) not negative",
+           o.stride.h, o.stride.w, o.dilation.h, o.dilation.w, o.padding.h, o.padding.w);
+  TS_CHECK(o.groups == 1, "Conv2d: groups = {} is not supported: only groups = 1", o.groups);
+  weight = empty({o.out_channels, o.in_channels, o.kernel_size.h, o.kernel_size.w});
+  init::kaiming_uniform_(weight, std::sqrt(5.0));  // = U(−1/√fan_in, 1/√fan_in), fan_in = C·KH·KW
+  weight = register_parameter("weight", weight);
+  if (o.bias) {
+    bias = empty({o.out_channels});
+    const double bound = 1 / std::sqrt(static_cast<double>(init::fans(weight.shape()).fan_in));
+    init::uniform_(bias, -bound, bound);
+    bias = register_parameter("bias", bias);
+  }
+}
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2d kernel_size, Size2d stride, Size2d padding,
+               Size2d dilation, bool bias)
+    : Conv2d(Conv2dOptions{in_channels, out_channels, kernel_size, stride, padding, dilation, 1, bias}) {}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  TS_CHECK(x.dim() == 4 && x.shape()[1] == options.in_channels, "Conv2d: expected input [N, {}, H, W], got {}",
+           options.in_channels, x.shape());
+  return conv2d(x, weight, bias, options.stride, options.padding, options.dilation);
+}
+
+std::string Conv2d::extra_repr() const {
+  const Conv2dOptions& o = options;
+  std::string s = fmt::format("{}, {}, kernel_size={}, stride={}", o.in_channels, o.out_channels,
+                              o.kernel_size.str(), o.stride.str());
+  if (o.padding != Size2d(0)) s += ", padding=" + o.padding.str();
+  if (o.dilation != Size2d(1)) s += ", dilation=" + o.dilation.str();
+  if (!o.bias) s += ", bias=false";
+  return s;
+}
+
+}  // namespace tessera::nn
