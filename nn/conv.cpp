@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "nn/init.h"
@@ -87,19 +88,22 @@ void set_zero(scalar_t* out, int64_t begin, int64_t end) {
   for (int64_t e = begin; e < end; ++e) out[e] = 0;
 }
 
-// Zeroes, in rows `rows` of an [OH, OW] plane, the columns outside `cols`.
+// Zeroes, in rows `rows` of an [OH, OW] plane, the columns outside `cols`: column by column down
+// the rows, as there are only a few such columns (a loop along a row of one or two would become a
+// memset call per row).
 void zero_outside_columns(scalar_t* plane, const Tap& t, int64_t ow) {
-  for (int64_t p = t.rows.begin; p < t.rows.end; ++p) {
-    set_zero(plane, p * ow, p * ow + t.cols.begin);
-    set_zero(plane, p * ow + t.cols.end, (p + 1) * ow);
-  }
+  auto zero_column = [&](int64_t q) {
+    for (int64_t p = t.rows.begin; p < t.rows.end; ++p) plane[p * ow + q] = 0;
+  };
+  for (int64_t q = 0; q < t.cols.begin; ++q) zero_column(q);
+  for (int64_t q = t.cols.end; q < ow; ++q) zero_column(q);
 }
 
 // im2col for one image, channels [c0, c1):
 //   col[(c·KH + i)·KW + j, p·OW + q] = x[c, p·sh − ph + i·dh, q·sw − pw + j·dw]   (0 outside)
 // Every entry is written (padding as 0), so col needs no zero-fill beforehand. Rows are short
-// (OW values), so stride-1 "same-width" taps copy all their rows as one run and then zero the
-// padding columns; other taps go row by row.
+// (OW values), so stride-1 "same-width" taps copy all their rows as one run (the padding columns
+// are then zeroed over what wrapped in from the neighbouring row); other taps go row by row.
 void im2col_channels(const ConvGeometry& g, const scalar_t* x, scalar_t* col, int64_t c0, int64_t c1) {
   const int64_t positions = g.positions(), ow = g.ow;
   for (int64_t c = c0; c < c1; ++c) {
@@ -119,16 +123,14 @@ void im2col_channels(const ConvGeometry& g, const scalar_t* x, scalar_t* col, in
 #pragma omp simd
           for (int64_t d = t.rows.begin * ow + t.cols.begin; d < (t.rows.end - 1) * ow + t.cols.end; ++d)
             out[d] = xc[d + offset];
-          zero_outside_columns(out, t, ow);
-          continue;
+        } else {
+          for (int64_t p = t.rows.begin; p < t.rows.end; ++p) {
+            scalar_t* out_row = out + p * ow;
+            const scalar_t* x_row = xc + (p * g.sh + t.row_shift) * g.w;
+            for (int64_t q = t.cols.begin; q < t.cols.end; ++q) out_row[q] = x_row[q * g.sw + t.col_shift];
+          }
         }
-        for (int64_t p = t.rows.begin; p < t.rows.end; ++p) {
-          scalar_t* out_row = out + p * ow;
-          const scalar_t* x_row = xc + (p * g.sh + t.row_shift) * g.w;
-          set_zero(out_row, 0, t.cols.begin);
-          for (int64_t q = t.cols.begin; q < t.cols.end; ++q) out_row[q] = x_row[q * g.sw + t.col_shift];
-          set_zero(out_row, t.cols.end, ow);
-        }
+        zero_outside_columns(out, t, ow);
       }
   }
 }
@@ -184,6 +186,31 @@ void for_image_blocks(int64_t images, F&& f) {
   parallel_for(images, images >= get_num_threads() ? 1 : images, f);
 }
 
+// With stride 1 the input gradient is itself a convolution, of dy with the kernel flipped and
+// its in/out channels swapped:
+//   dx[c, a, b] = Σ_{o,i,j} w[o, c, i, j] · dy[o, a + ph − i·dh, b + pw − j·dw]
+//               = conv2d(dy, w̃, padding d·(K − 1) − p, dilation d)[c, a, b],
+//   w̃[c, o, i, j] = w[o, c, KH − 1 − i, KW − 1 − j]
+// so it runs as im2col + one GEMM per image, like the forward — no col2im, and no [K, P] buffer
+// to clear. Its geometry, or nullopt where that padding would be negative (or stride > 1).
+std::optional<ConvGeometry> input_gradient_geometry(const ConvGeometry& g) {
+  const int64_t ph = g.dh * (g.kh - 1) - g.ph, pw = g.dw * (g.kw - 1) - g.pw;
+  if (g.sh != 1 || g.sw != 1 || ph < 0 || pw < 0) return std::nullopt;
+  return ConvGeometry{g.n, g.o, g.oh, g.ow, g.c, g.kh, g.kw, 1, 1, ph, pw, g.dh, g.dw, g.h, g.w};
+}
+
+// w̃ [C, O, KH, KW] from w [O, C, KH, KW], as above.
+Tensor flipped_weight(const ConvGeometry& g, const scalar_t* w) {
+  Tensor flipped = empty({g.c, g.o, g.kh, g.kw});
+  scalar_t* f = flipped.data();
+  for (int64_t o = 0; o < g.o; ++o)
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j)
+          f[((c * g.o + o) * g.kh + i) * g.kw + j] = w[((o * g.c + c) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j)];
+  return flipped;
+}
+
 }  // namespace
 
 // Per image n (W viewed as [O, K], K = C·KH·KW; col_n = im2col(x_n) [K, P], P = OH·OW):
@@ -214,6 +241,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
   //   y_n = W col_n + b  ⇒  dW += dy_n col_nᵀ     [O, K] += [O, P] × [P, K]   (col_n recomputed)
   //                         db += Σ_p dy_n[:, p]
   //                         dcol_n = Wᵀ dy_n       [K, P] = [K, O] × [O, P],  dx_n = col2im(dcol_n)
+  //   or, with stride 1:   dx_n = w̃ im2col'(dy_n)  [C, H·W] = [C, O·KH·KW] × [O·KH·KW, H·W]
+  //                         (input_gradient_geometry above; the same numbers, summed in another order)
   // Each block of images sums its own dW and db; the blocks' sums are added at the end.
   record(out, "conv2d", {&x, &weight, &bias},
          [x = x.detach(), w = weight.detach(), g](const Tensor& grad, GradSink& sink) {
@@ -223,10 +252,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
            const scalar_t* ws = w.data();
            const scalar_t* gs = grad.data();
            Tensor dx = need_x ? empty(x.shape()) : Tensor();
+           const std::optional<ConvGeometry> gt = need_x && !g.pointwise() ? input_gradient_geometry(g) : std::nullopt;
+           const Tensor flipped = gt ? flipped_weight(g, ws) : Tensor();
            std::vector<Tensor> block_sums(g.n);  // [O·K + O]: dW then db, at the block's first image
            for_image_blocks(g.n, [&](int64_t n0, int64_t n1) {
              Tensor col = need_w && !g.pointwise() ? empty({K, P}) : Tensor();
-             Tensor dcol = need_x && !g.pointwise() ? empty({K, P}) : Tensor();
+             Tensor dcol = !need_x || g.pointwise() ? Tensor()
+                           : gt                     ? empty({gt->rows(), gt->positions()})
+                                                    : empty({K, P});
              Tensor sums = need_w || need_b ? empty({O * K + O}) : Tensor();
              for (int64_t n = n0; n < n1; ++n) {
                const scalar_t* xn = xs + n * g.c * g.h * g.w;
@@ -247,8 +280,16 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
                }
                if (need_x) {
                  scalar_t* dxn = dx.data() + n * g.c * g.h * g.w;
-                 gemm(true, false, K, P, O, 1, ws, K, gn, P, 0, g.pointwise() ? dxn : dcol.data(), P);
-                 if (!g.pointwise()) col2im(g, dcol.data(), dxn);
+                 if (g.pointwise()) {
+                   gemm(true, false, K, P, O, 1, ws, K, gn, P, 0, dxn, P);
+                 } else if (gt) {
+                   im2col(*gt, gn, dcol.data());
+                   gemm(false, false, g.c, gt->positions(), gt->rows(), 1, flipped.data(), gt->rows(), dcol.data(),
+                        gt->positions(), 0, dxn, gt->positions());
+                 } else {
+                   gemm(true, false, K, P, O, 1, ws, K, gn, P, 0, dcol.data(), P);
+                   col2im(g, dcol.data(), dxn);
+                 }
                }
              }
              if (sums.defined()) block_sums[n0] = sums;
