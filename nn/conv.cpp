@@ -308,6 +308,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
 #pragma omp simd
                for (int64_t i = 0; i < O * K + O; ++i) t[i] += a[i];
              }
+             if (!total.defined()) total = zeros({O * K + O});  // an empty batch
              if (need_w) sink.add(1, reshape(narrow(total, 0, 0, O * K), w.shape()));
              if (need_b) sink.add(2, narrow(total, 0, O * K, O));
            }

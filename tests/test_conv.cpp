@@ -136,6 +136,16 @@ TEST_CASE("conv2d: im2col + GEMM equals the seven-loop reference (values and all
   }
 }
 
+TEST_CASE("conv2d: an empty batch gives an empty output and zero parameter gradients") {
+  const Tensor x = zeros({0, 2, 5, 5}).requires_grad_(), w = param({3, 2, 3, 3}, 211), b = param({3}, 212);
+  const Tensor y = nn::conv2d(x, w, b, 1, 1);
+  CHECK(y.shape() == Shape{0, 3, 5, 5});
+  y.sum().backward();
+  CHECK(x.grad().shape() == Shape{0, 2, 5, 5});
+  CHECK(all_close(w.grad(), std::vector<double>(54, 0), 0, 0));
+  CHECK(all_close(b.grad(), {0, 0, 0}, 0, 0));
+}
+
 TEST_CASE("conv2d: the reference agrees with an explicit sum for one output") {
   // guards the reference itself: y[1, 2, 1, 2] of a stride-2, padding-1, dilation-2 convolution
   const Tensor x = param({2, 3, 6, 7}, 201), w = param({4, 3, 2, 3}, 202), b = param({4}, 203);
