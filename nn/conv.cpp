@@ -275,7 +275,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
                    scalar_t s = 0;
 #pragma omp simd reduction(+ : s)
                    for (int64_t p = 0; p < P; ++p) s += gn[o * P + p];
-                   db[o] = beta * db[o] + s;
+                   db[o] = n == n0 ? s : db[o] + s;  // not beta · db: 0 · (recycled NaN) is NaN
                  }
                }
                if (need_x) {

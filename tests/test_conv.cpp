@@ -146,6 +146,22 @@ TEST_CASE("conv2d: an empty batch gives an empty output and zero parameter gradi
   CHECK(all_close(b.grad(), {0, 0, 0}, 0, 0));
 }
 
+TEST_CASE("conv2d: scratch buffers are written before they are read (recycled memory full of NaN)") {
+  // The backward sums dW and db of a block of images in one [O·K + O] buffer, taken uninitialised
+  // from the engine's buffer cache. Poison a buffer of that size (large enough to be recycled) so
+  // an accumulator that reads before it writes shows up as NaN, not as a lucky zero.
+  const int64_t O = 16, C = 128, K = C * 3 * 3;
+  for (int i = 0; i < 2; ++i) {
+    const Tensor poison = full({O * K + O}, std::nan(""));
+  }
+  const Tensor x = param({2, C, 3, 3}, 221), w = param({O, C, 3, 3}, 222), b = param({O}, 223);
+  nn::conv2d(x, w, b, 1, 1).sum().backward();
+  CHECK(all_close(b.grad(), std::vector<double>(O, 2 * 3 * 3), 1e-4, 0));  // db = Σ dy = N · Hout · Wout
+  bool finite = true;
+  for (scalar_t v : w.grad().to_vector()) finite = finite && std::isfinite(v);
+  CHECK(finite);
+}
+
 TEST_CASE("conv2d: the reference agrees with an explicit sum for one output") {
   // guards the reference itself: y[1, 2, 1, 2] of a stride-2, padding-1, dilation-2 convolution
   const Tensor x = param({2, 3, 6, 7}, 201), w = param({4, 3, 2, 3}, 202), b = param({4}, 203);
