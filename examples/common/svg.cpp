@@ -362,7 +362,7 @@ std::string svg_line_plot(const LinePlot& plot) {
                            colour);
   }
 
-  // Legend, top right inside the plot.
+  // Legend, in the corner of the plot that hides the fewest points.
   if (!all.empty()) {
     double legend_width = 0;
     std::vector<std::string> names;
@@ -371,11 +371,28 @@ std::string svg_line_plot(const LinePlot& plot) {
       legend_width = std::max(legend_width, text_width(names.back()));
     }
     legend_width += 40;
-    const double legend_x = margin_left + plot_width - legend_width - 8, legend_y = margin_top + 8;
+    const double legend_height = 18.0 * static_cast<double>(names.size()) + 6;
+    double legend_x = 0, legend_y = 0;
+    size_t fewest = std::numeric_limits<size_t>::max();
+    for (const bool right : {true, false}) {
+      for (const bool top : {true, false}) {
+        const double x = right ? margin_left + plot_width - legend_width - 8 : margin_left + 8;
+        const double y = top ? margin_top + 8 : margin_top + plot_height - legend_height - 8;
+        size_t hidden = 0;
+        for (size_t k = 0; k < all.size(); ++k) {
+          const Axis& axis = right_axis && k + 1 == all.size() ? y2_axis : y_axis;
+          for (size_t i = 0; i < all[k]->x.size(); ++i) {
+            const double px_i = px(all[k]->x[i]), py_i = py(all[k]->y[i], axis);
+            hidden += px_i >= x - 4 && px_i <= x + legend_width + 4 && py_i >= y - 4 && py_i <= y + legend_height + 4;
+          }
+        }
+        if (hidden < fewest) fewest = hidden, legend_x = x, legend_y = y;
+      }
+    }
     svg += fmt::format(
         "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"white\" fill-opacity=\"0.85\" "
         "stroke=\"#bbb\"/>\n",
-        legend_x, legend_y, legend_width, 18.0 * static_cast<double>(names.size()) + 6);
+        legend_x, legend_y, legend_width, legend_height);
     for (size_t k = 0; k < names.size(); ++k) {
       const double y = legend_y + 14 + 18.0 * static_cast<double>(k);
       svg += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"/>\n",
