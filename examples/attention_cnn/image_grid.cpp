@@ -1,0 +1,160 @@
+// examples/attention_cnn/image_grid.cpp — see image_grid.h.
+#include "examples/attention_cnn/image_grid.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "engine/error.h"
+#include "examples/common/svg.h"
+
+namespace attention_cnn {
+
+namespace {
+
+constexpr double kFontSize = 11;
+constexpr double kCharWidth = 0.6 * kFontSize;
+constexpr double kCaptionHeight = 18, kGap = 12, kTitleHeight = 26, kMargin = 10;
+
+void put_be32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xFF));
+}
+
+// One PNG chunk: length, type, data, CRC-32 of type + data.
+void put_chunk(std::string& out, const char* type, const std::string& data) {
+  put_be32(out, static_cast<uint32_t>(data.size()));
+  const std::string body = std::string(type, 4) + data;
+  out += body;
+  put_be32(out, static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(body.data()),
+                                            static_cast<uInt>(body.size()))));
+}
+
+void check_panel(const ImagePanel& p, size_t index) {
+  TS_CHECK(p.rows > 0 && p.cols > 0 && static_cast<int64_t>(p.pixels.size()) == p.rows * p.cols,
+           "svg_image_grid: panel {} ('{}') has {} pixels for a {} x {} image", index, p.caption, p.pixels.size(),
+           p.rows, p.cols);
+  TS_CHECK(p.overlay.empty() || static_cast<int64_t>(p.overlay.size()) == p.overlay_rows * p.overlay_cols,
+           "svg_image_grid: panel {} ('{}') has {} heatmap values for a {} x {} grid", index, p.caption,
+           p.overlay.size(), p.overlay_rows, p.overlay_cols);
+  TS_CHECK(p.overlay.empty() || (p.overlay_rows > 0 && p.overlay_cols > 0),
+           "svg_image_grid: panel {} ('{}') has a heatmap but no grid size", index, p.caption);
+  for (const ImagePanel::Marker& m : p.markers)
+    TS_CHECK(m.row >= 0 && m.row < p.overlay_rows && m.col >= 0 && m.col < p.overlay_cols,
+             "svg_image_grid: panel {} ('{}') marks cell ({}, {}) outside its {} x {} grid", index, p.caption, m.row,
+             m.col, p.overlay_rows, p.overlay_cols);
+}
+
+}  // namespace
+
+std::string base64(const std::string& bytes) {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t v = 0;
+    for (size_t k = 0; k < 3; ++k) v = (v << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (size_t k = 0; k < 4; ++k) out.push_back(k <= n ? kDigits[(v >> (18 - 6 * k)) & 63] : '=');
+  }
+  return out;
+}
+
+std::string grey_png(const std::vector<double>& pixels, int64_t rows, int64_t cols) {
+  TS_CHECK(rows > 0 && cols > 0 && static_cast<int64_t>(pixels.size()) == rows * cols,
+           "grey_png: {} values for a {} x {} image", pixels.size(), rows, cols);
+  // The image data: each row is a filter byte (0 = none) and cols grey bytes; zlib-compressed.
+  std::string raw;
+  raw.reserve(static_cast<size_t>(rows * (cols + 1)));
+  for (int64_t r = 0; r < rows; ++r) {
+    raw.push_back(0);
+    for (int64_t c = 0; c < cols; ++c) {
+      const double v = std::clamp(pixels[r * cols + c], 0.0, 1.0);
+      raw.push_back(static_cast<char>(static_cast<int>(std::lround(v * 255))));
+    }
+  }
+  uLongf size = compressBound(static_cast<uLong>(raw.size()));
+  std::string compressed(size, '\0');
+  const int status = compress2(reinterpret_cast<Bytef*>(compressed.data()), &size,
+                               reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size()), 9);
+  TS_CHECK(status == Z_OK, "grey_png: zlib compression failed (error {})", status);
+  compressed.resize(size);
+
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  std::string header;
+  put_be32(header, static_cast<uint32_t>(cols));
+  put_be32(header, static_cast<uint32_t>(rows));
+  header += std::string("\x08\x00\x00\x00\x00", 5);  // 8 bits, greyscale, deflate, filter 0, no interlace
+  put_chunk(png, "IHDR", header);
+  put_chunk(png, "IDAT", compressed);
+  put_chunk(png, "IEND", "");
+  return png;
+}
+
+std::string svg_image_grid(const std::vector<ImagePanel>& panels, int columns, const std::string& title,
+                           double pixel_size) {
+  TS_CHECK(columns > 0 && pixel_size > 0, "svg_image_grid: columns {} and pixel size {} must be positive", columns,
+           pixel_size);
+  for (size_t i = 0; i < panels.size(); ++i) check_panel(panels[i], i);
+  double cell_w = 0, cell_h = 0;
+  for (const ImagePanel& p : panels) {
+    cell_w = std::max({cell_w, static_cast<double>(p.cols) * pixel_size,
+                       static_cast<double>(p.caption.size()) * kCharWidth * 0.9});
+    cell_h = std::max(cell_h, static_cast<double>(p.rows) * pixel_size);
+  }
+  const int64_t n = static_cast<int64_t>(panels.size());
+  const int64_t grid_rows = (n + columns - 1) / columns;
+  const int64_t grid_cols = std::min<int64_t>(columns, std::max<int64_t>(n, 1));
+  const double width = std::max(2 * kMargin + static_cast<double>(grid_cols) * (cell_w + kGap) - kGap,
+                                2 * kMargin + static_cast<double>(title.size()) * kCharWidth * 1.2);
+  const double height = kMargin + kTitleHeight + static_cast<double>(grid_rows) * (kCaptionHeight + cell_h + kGap);
+
+  std::string svg = fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"{0:.0f}\" "
+      "height=\"{1:.0f}\" viewBox=\"0 0 {0:.0f} {1:.0f}\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      "<text x=\"{2:.1f}\" y=\"{3:.1f}\" font-size=\"14\" text-anchor=\"middle\">{4}</text>\n",
+      width, height, width / 2, kMargin + 14, examples::xml_escape(title));
+  for (int64_t i = 0; i < n; ++i) {
+    const ImagePanel& p = panels[static_cast<size_t>(i)];
+    const double x = kMargin + static_cast<double>(i % columns) * (cell_w + kGap);
+    const double y = kMargin + kTitleHeight + static_cast<double>(i / columns) * (kCaptionHeight + cell_h + kGap);
+    const double w = static_cast<double>(p.cols) * pixel_size, h = static_cast<double>(p.rows) * pixel_size;
+    const double ix = x + (cell_w - w) / 2, iy = y + kCaptionHeight;
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"{}\" text-anchor=\"middle\">{}</text>\n",
+                       x + cell_w / 2, y + kCaptionHeight - 5, kFontSize, examples::xml_escape(p.caption));
+    svg += fmt::format(
+        "<image x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" preserveAspectRatio=\"none\" "
+        "image-rendering=\"pixelated\" style=\"image-rendering:pixelated;image-rendering:crisp-edges\" "
+        "xlink:href=\"data:image/png;base64,{}\"/>\n",
+        ix, iy, w, h, base64(grey_png(p.pixels, p.rows, p.cols)));
+    if (p.overlay_rows > 0 && p.overlay_cols > 0) {
+      const double cw = w / static_cast<double>(p.overlay_cols), ch = h / static_cast<double>(p.overlay_rows);
+      if (!p.overlay.empty()) {
+        svg += fmt::format("<g fill-opacity=\"{:.2f}\">\n", std::clamp(p.overlay_opacity, 0.0, 1.0));
+        for (int64_t r = 0; r < p.overlay_rows; ++r)
+          for (int64_t c = 0; c < p.overlay_cols; ++c) {
+            const double v = p.overlay[static_cast<size_t>(r * p.overlay_cols + c)];
+            const std::array<int, 3> rgb = examples::viridis(std::isfinite(v) ? v : 0);
+            svg += fmt::format(
+                "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#{:02x}{:02x}{:02x}\"/>\n",
+                ix + static_cast<double>(c) * cw, iy + static_cast<double>(r) * ch, cw, ch, rgb[0], rgb[1], rgb[2]);
+          }
+        svg += "</g>\n";
+      }
+      for (const ImagePanel::Marker& m : p.markers)
+        svg += fmt::format(
+            "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"none\" stroke=\"{}\" "
+            "stroke-width=\"2\"/>\n",
+            ix + static_cast<double>(m.col) * cw, iy + static_cast<double>(m.row) * ch, cw, ch,
+            examples::xml_escape(m.colour));
+    }
+  }
+  svg += "</svg>\n";
+  return svg;
+}
+
+}  // namespace attention_cnn

@@ -1,0 +1,45 @@
+// examples/attention_cnn/image_grid.h — greyscale images with heatmap overlays, as one SVG file.
+//
+// svg_image_grid lays out panels `columns` to a row. A panel is a greyscale image (embedded as a
+// small PNG, scaled up without smoothing so every pixel stays a crisp square), optionally covered
+// by a coarser heatmap grid (e.g. a 7 x 7 attention map over a 28 x 28 image) drawn in viridis
+// colours at a chosen opacity, optionally with some of that grid's cells outlined (e.g. the query
+// position an attention map belongs to), and a caption above. The figure of `attention_cnn
+// attention` is built from it: each test image beside its attention maps for a few query positions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attention_cnn {
+
+struct ImagePanel {
+  std::string caption;
+  int64_t rows = 0, cols = 0;
+  std::vector<double> pixels;  // rows·cols greys, row-major, 0 = black … 1 = white (clamped)
+
+  // The heatmap grid: overlay_rows x overlay_cols cells covering the whole image.
+  int64_t overlay_rows = 0, overlay_cols = 0;
+  std::vector<double> overlay;    // empty (no heatmap) or one value per cell in [0, 1] → viridis
+  double overlay_opacity = 0.75;  // 1 hides the image under the heatmap
+
+  struct Marker {
+    int64_t row, col;    // a cell of the overlay grid
+    std::string colour;  // an SVG colour, e.g. "#e41a1c"
+  };
+  std::vector<Marker> markers;  // outlined cells (needs overlay_rows/overlay_cols even without a heatmap)
+};
+
+// `pixel_size` screen units per image pixel. Throws tessera::Error when a panel's sizes and
+// values disagree or a marker lies outside its grid.
+std::string svg_image_grid(const std::vector<ImagePanel>& panels, int columns, const std::string& title,
+                           double pixel_size = 4);
+
+// An 8-bit greyscale PNG of rows x cols values in [0, 1] (clamped), row-major. Exposed for tests.
+std::string grey_png(const std::vector<double>& pixels, int64_t rows, int64_t cols);
+
+// Standard base64 with padding (for data: URIs).
+std::string base64(const std::string& bytes);
+
+}  // namespace attention_cnn

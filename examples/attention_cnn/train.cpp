@@ -1,0 +1,339 @@
+// examples/attention_cnn/train.cpp — see train.h.
+#include "examples/attention_cnn/train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numbers>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "examples/common/progress.h"
+#include "nn/loss.h"
+#include "nn/lr_scheduler.h"
+#include "nn/optim.h"
+#include "nn/safetensors.h"
+
+namespace attention_cnn {
+
+using namespace tessera;
+
+namespace {
+
+constexpr double kOneCycleDivFactor = 25;         // start at lr / 25
+constexpr double kOneCycleFinalDivFactor = 1e4;   // end at lr / 25 / 1e4
+
+void add_prefixed(nn::StateDict& into, const std::string& prefix, const nn::StateDict& from) {
+  for (const auto& [name, tensor] : from) into.insert(prefix + name, tensor);
+}
+
+nn::StateDict with_prefix(const nn::StateDict& all, const std::string& prefix) {
+  nn::StateDict out;
+  for (const auto& [name, tensor] : all)
+    if (name.rfind(prefix, 0) == 0) out.insert(name.substr(prefix.size()), tensor);
+  return out;
+}
+
+nlohmann::json history_json(const std::vector<EpochRecord>& history) {
+  nlohmann::json h = nlohmann::json::array();
+  for (const EpochRecord& r : history)
+    h.push_back({{"epoch", r.epoch},
+                 {"train_loss", r.train_loss},
+                 {"train_accuracy", r.train_accuracy},
+                 {"test_accuracy", r.test_accuracy},
+                 {"seconds", r.seconds},
+                 {"images_per_second", r.images_per_second}});
+  return h;
+}
+
+std::vector<EpochRecord> history_from_json(const nlohmann::json& h) {
+  std::vector<EpochRecord> out;
+  for (const auto& r : h)
+    out.push_back({r.at("epoch").get<int64_t>(), r.at("train_loss").get<double>(), r.at("train_accuracy").get<double>(),
+                   r.at("test_accuracy").get<double>(), r.at("seconds").get<double>(),
+                   r.at("images_per_second").get<double>()});
+  return out;
+}
+
+// The index of each row's largest logit; logits [B, C].
+std::vector<int64_t> argmax_rows(const Tensor& logits) {
+  const int64_t b = logits.size(0), c = logits.size(1);
+  const scalar_t* p = logits.data();
+  std::vector<int64_t> out(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) out[i] = std::max_element(p + i * c, p + (i + 1) * c) - (p + i * c);
+  return out;
+}
+
+// The optimizer and its one-cycle schedule.
+struct Optimization {
+  Optimization(AttentionCNN& model, const TrainOptions& o, int64_t total_steps) {
+    if (o.optimizer == "sgd")
+      optimizer = std::make_unique<nn::optim::SGD>(
+          model.parameters(),
+          nn::optim::SGDOptions{.lr = o.lr, .momentum = 0.9, .weight_decay = o.weight_decay, .nesterov = true});
+    else
+      optimizer = std::make_unique<nn::optim::AdamW>(model.parameters(),
+                                                     nn::optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+    const double warmup = o.warmup_fraction;
+    schedule = std::make_unique<nn::optim::LambdaLR>(
+        *optimizer, [total_steps, warmup](int64_t step) { return one_cycle_factor(step, total_steps, warmup); });
+  }
+  std::unique_ptr<nn::optim::Optimizer> optimizer;
+  std::unique_ptr<nn::optim::LRScheduler> schedule;  // after the optimizer: it points to it
+};
+
+void save_checkpoint(const std::string& path, const AttentionCNN& model, const Optimization& opt,
+                     const TrainOptions& options, int64_t epoch, const std::vector<EpochRecord>& history) {
+  nn::StateDict tensors;
+  add_prefixed(tensors, "model.", model.state_dict());
+  add_prefixed(tensors, "optimizer.", opt.optimizer->state_dict());
+  add_prefixed(tensors, "scheduler.", opt.schedule->state_dict());
+  const nlohmann::json training = {{"epoch", epoch},
+                                   {"options", nlohmann::json::parse(options.to_json())},
+                                   {"history", history_json(history)}};
+  nn::save_safetensors(path, tensors,
+                       {{"format", "pt"}, {"config", model.config.to_json()}, {"training", training.dump()}});
+}
+
+}  // namespace
+
+// ---------------- options ----------------
+
+std::string TrainOptions::to_json() const {
+  // Only what decides the run's numbers; paths and display settings are not part of it.
+  const nlohmann::json j = {{"epochs", epochs},
+                            {"batch_size", batch_size},
+                            {"optimizer", optimizer},
+                            {"lr", lr},
+                            {"weight_decay", weight_decay},
+                            {"warmup_fraction", warmup_fraction},
+                            {"label_smoothing", label_smoothing},
+                            {"flip", augment.flip},
+                            {"crop_padding", augment.crop_padding},
+                            {"seed", seed},
+                            {"train_limit", train_limit}};
+  return j.dump();
+}
+
+TrainOptions TrainOptions::from_json(const std::string& text) {
+  TrainOptions o;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    o.epochs = j.at("epochs").get<int64_t>();
+    o.batch_size = j.at("batch_size").get<int64_t>();
+    o.optimizer = j.at("optimizer").get<std::string>();
+    o.lr = j.at("lr").get<double>();
+    o.weight_decay = j.at("weight_decay").get<double>();
+    o.warmup_fraction = j.at("warmup_fraction").get<double>();
+    o.label_smoothing = j.at("label_smoothing").get<double>();
+    o.augment.flip = j.at("flip").get<bool>();
+    o.augment.crop_padding = j.at("crop_padding").get<int64_t>();
+    o.seed = j.at("seed").get<uint64_t>();
+    o.train_limit = j.at("train_limit").get<int64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    fail("training options: not valid attention_cnn settings ({})", e.what());
+  }
+  o.validate();
+  return o;
+}
+
+void TrainOptions::validate() const {
+  TS_CHECK(epochs > 0 && batch_size > 0, "train: epochs {} and batch size {} must be positive", epochs, batch_size);
+  TS_CHECK(optimizer == "adamw" || optimizer == "sgd", "train: optimizer '{}' is neither 'adamw' nor 'sgd'", optimizer);
+  TS_CHECK(lr > 0 && std::isfinite(lr), "train: the learning rate {} must be positive", lr);
+  TS_CHECK(weight_decay >= 0, "train: weight decay {} must not be negative", weight_decay);
+  TS_CHECK(warmup_fraction >= 0 && warmup_fraction < 1, "train: the warm-up fraction {} must be in [0, 1)",
+           warmup_fraction);
+  TS_CHECK(label_smoothing >= 0 && label_smoothing < 1, "train: label smoothing {} must be in [0, 1)", label_smoothing);
+  TS_CHECK(augment.crop_padding >= 0 && augment.crop_padding < 14, "train: crop padding {} must be in [0, 14)",
+           augment.crop_padding);
+  TS_CHECK(train_limit >= 0, "train: the image limit {} must not be negative", train_limit);
+}
+
+// ---------------- training ----------------
+
+double one_cycle_factor(int64_t step, int64_t total_steps, double warmup_fraction) {
+  const double start = 1 / kOneCycleDivFactor, end = start / kOneCycleFinalDivFactor;
+  const int64_t warmup = static_cast<int64_t>(std::llround(warmup_fraction * static_cast<double>(total_steps)));
+  if (step < warmup) return start + (1 - start) * static_cast<double>(step) / static_cast<double>(warmup);
+  const int64_t decay_steps = std::max<int64_t>(1, total_steps - 1 - warmup);
+  const double progress = std::clamp(static_cast<double>(step - warmup) / static_cast<double>(decay_steps), 0.0, 1.0);
+  return end + (1 - end) * (1 + std::cos(std::numbers::pi * progress)) / 2;
+}
+
+std::shared_ptr<AttentionCNN> make_model(const ModelConfig& config, uint64_t seed) {
+  manual_seed(seed);
+  return std::make_shared<AttentionCNN>(config);
+}
+
+Evaluation evaluate(AttentionCNN& model, const LabeledImages& data, int64_t batch_size, int64_t limit) {
+  TS_CHECK(batch_size > 0, "evaluate: batch size {} must be positive", batch_size);
+  const int64_t n = limit > 0 ? std::min(limit, data.count) : data.count;
+  const int64_t classes = model.config.num_classes;
+  Evaluation e;
+  e.count = n;
+  e.num_classes = classes;
+  e.confusion.assign(static_cast<size_t>(classes * classes), 0);
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    std::vector<int64_t> indices;
+    for (int64_t i = start; i < std::min(n, start + batch_size); ++i) indices.push_back(i);
+    const Batch batch = make_batch(data, indices);
+    const Tensor logits = model.forward(batch.images);
+    loss_sum += nn::cross_entropy(logits, batch.labels, {.reduction = nn::Reduction::Sum}).item();
+    const std::vector<int64_t> predicted = argmax_rows(logits);
+    for (size_t i = 0; i < predicted.size(); ++i) {
+      const int64_t truth = batch.labels.data()[i];
+      correct += predicted[i] == truth;
+      ++e.confusion[static_cast<size_t>(truth * classes + predicted[i])];
+      e.predictions.push_back(predicted[i]);
+    }
+  }
+  model.train(was_training);
+  e.loss = n > 0 ? loss_sum / static_cast<double>(n) : 0;
+  e.accuracy = n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0;
+  return e;
+}
+
+std::string format_confusion(const Evaluation& e, const std::vector<std::string>& class_names) {
+  const int64_t c = e.num_classes;
+  TS_CHECK(static_cast<int64_t>(class_names.size()) == c, "format_confusion: {} class names for {} classes",
+           class_names.size(), c);
+  size_t name_width = 10;
+  for (const std::string& name : class_names) name_width = std::max(name_width, name.size() + 3);
+  std::string out = fmt::format("{:<{}}", "true \\ predicted", name_width + 1);
+  for (int64_t j = 0; j < c; ++j) out += fmt::format("{:>6}", j);
+  out += "   accuracy\n";
+  for (int64_t i = 0; i < c; ++i) {
+    int64_t row_total = 0;
+    for (int64_t j = 0; j < c; ++j) row_total += e.confusion[static_cast<size_t>(i * c + j)];
+    out += fmt::format("{:<{}}", fmt::format("{} {}", i, class_names[static_cast<size_t>(i)]), name_width + 1);
+    for (int64_t j = 0; j < c; ++j) out += fmt::format("{:>6}", e.confusion[static_cast<size_t>(i * c + j)]);
+    const double accuracy = row_total > 0 ? 100.0 * static_cast<double>(e.confusion[static_cast<size_t>(i * c + i)]) /
+                                                static_cast<double>(row_total)
+                                          : 0.0;
+    out += fmt::format("   {:6.1f}%\n", accuracy);
+  }
+  return out;
+}
+
+std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_set, const LabeledImages& test_set,
+                               const TrainOptions& options) {
+  options.validate();
+  const int64_t n = options.train_limit > 0 ? std::min(options.train_limit, train_set.count) : train_set.count;
+  TS_CHECK(n > 0, "train: the training set is empty");
+  const int64_t steps_per_epoch = (n + options.batch_size - 1) / options.batch_size;
+  Optimization opt(model, options, steps_per_epoch * options.epochs);
+  std::vector<EpochRecord> history;
+  int64_t first_epoch = 1;
+  if (options.resume) {
+    TS_CHECK(!options.checkpoint.empty(), "train: --resume needs a checkpoint path");
+    const nn::SafetensorsFile file = nn::load_safetensors(options.checkpoint);
+    TS_CHECK(file.metadata.count("config") && file.metadata.count("training"),
+             "train: {} is not an attention_cnn checkpoint (its metadata has no config or training record)",
+             options.checkpoint);
+    const ModelConfig saved = ModelConfig::from_json(file.metadata.at("config"));
+    TS_CHECK(saved.to_json() == model.config.to_json(),
+             "train: {} holds a model with a different config ({}); resume with the same widths and depth",
+             options.checkpoint, saved.to_json());
+    model.load_state_dict(with_prefix(file.tensors, "model."));
+    opt.optimizer->load_state_dict(with_prefix(file.tensors, "optimizer."));
+    opt.schedule->load_state_dict(with_prefix(file.tensors, "scheduler."));
+    try {
+      const nlohmann::json training = nlohmann::json::parse(file.metadata.at("training"));
+      first_epoch = training.at("epoch").get<int64_t>() + 1;
+      history = history_from_json(training.at("history"));
+    } catch (const nlohmann::json::exception& e) {
+      fail("train: {}: the training record is damaged ({})", options.checkpoint, e.what());
+    }
+    if (options.progress)
+      fmt::print(stderr, "resuming from {} after epoch {}\n", options.checkpoint, first_epoch - 1);
+  }
+
+  const nn::CrossEntropyOptions loss_options{.label_smoothing = options.label_smoothing};
+  for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
+    // Every random choice of the epoch derives from (seed, epoch): resuming replays it exactly.
+    Generator generator(epoch_seed(options.seed, epoch));
+    manual_seed(epoch_seed(options.seed, epoch) ^ 0xA5A5A5A5A5A5A5A5ULL);  // any layer's own randomness
+    const std::vector<std::vector<int64_t>> batches = epoch_batches(n, options.batch_size, generator);
+    model.train();
+    std::unique_ptr<examples::ProgressBar> bar;
+    if (options.progress)
+      bar = std::make_unique<examples::ProgressBar>(fmt::format("epoch {}/{}", epoch, options.epochs), n, "img");
+    const auto start = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    int64_t seen = 0, correct = 0, step = 0;
+    for (const std::vector<int64_t>& indices : batches) {
+      ++step;
+      const Batch batch = make_batch(train_set, indices, &options.augment, &generator);
+      const Tensor logits = model.forward(batch.images);  // [B, classes]
+      const Tensor loss = nn::cross_entropy(logits, batch.labels, loss_options);
+      const double value = loss.item();
+      TS_CHECK(std::isfinite(value),
+               "train: the loss became {} at epoch {}, step {}; lower --lr (the last checkpoint is kept)", value, epoch,
+               step);
+      const std::vector<int64_t> predicted = argmax_rows(logits);
+      for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == batch.labels.data()[i];
+      opt.optimizer->zero_grad();
+      loss.backward();
+      opt.optimizer->step();
+      opt.schedule->step();
+      const int64_t b = static_cast<int64_t>(indices.size());
+      loss_sum += value * static_cast<double>(b);
+      seen += b;
+      if (bar)
+        bar->update(seen, {{"loss", loss_sum / static_cast<double>(seen)},
+                           {"acc", 100.0 * static_cast<double>(correct) / static_cast<double>(seen)},
+                           {"lr", opt.schedule->get_last_lr()}});
+    }
+    if (bar) bar->finish();
+    EpochRecord record;
+    record.epoch = epoch;
+    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    record.images_per_second = static_cast<double>(seen) / record.seconds;
+    record.train_loss = loss_sum / static_cast<double>(seen);
+    record.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    if (options.evaluate_each_epoch && test_set.count > 0) record.test_accuracy = evaluate(model, test_set).accuracy;
+    history.push_back(record);
+    if (options.progress) {
+      fmt::print(stderr, "epoch {}: loss {:.4f}, train accuracy {:.2f}%", epoch, record.train_loss,
+                 100 * record.train_accuracy);
+      if (record.test_accuracy >= 0) fmt::print(stderr, ", test accuracy {:.2f}%", 100 * record.test_accuracy);
+      fmt::print(stderr, ", {:.1f} s, {:.0f} images/s\n", record.seconds, record.images_per_second);
+    }
+    if (!options.checkpoint.empty()) save_checkpoint(options.checkpoint, model, opt, options, epoch, history);
+    if (options.stop_after > 0 && epoch >= options.stop_after) break;
+  }
+  return history;
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  const nn::SafetensorsFile file = nn::load_safetensors(path);
+  for (const char* key : {"config", "training"})
+    TS_CHECK(file.metadata.count(key), "{}: not an attention_cnn checkpoint (its metadata has no '{}')", path, key);
+  Checkpoint c;
+  c.config = ModelConfig::from_json(file.metadata.at("config"));
+  try {
+    const nlohmann::json training = nlohmann::json::parse(file.metadata.at("training"));
+    c.epoch = training.at("epoch").get<int64_t>();
+    c.options = TrainOptions::from_json(training.at("options").dump());
+    c.history = history_from_json(training.at("history"));
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: the training record is damaged ({})", path, e.what());
+  }
+  c.model = std::make_shared<AttentionCNN>(c.config);
+  try {
+    c.model->load_state_dict(with_prefix(file.tensors, "model."));
+  } catch (const Error& e) {
+    fail("{}: the weights do not fit the model config: {}", path, e.what());
+  }
+  c.model->eval();
+  return c;
+}
+
+}  // namespace attention_cnn
