@@ -83,6 +83,15 @@ Tap tap(const ConvGeometry& g, int64_t i, int64_t j) {
   return t;
 }
 
+// The taps of every kernel position (i, j), at index i·KW + j: the same for every channel, so
+// worked out (with their divisions) once per im2col/col2im call, not once per channel.
+std::vector<Tap> taps(const ConvGeometry& g) {
+  std::vector<Tap> all;
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j) all.push_back(tap(g, i, j));
+  return all;
+}
+
 void set_zero(scalar_t* out, int64_t begin, int64_t end) {
 #pragma omp simd
   for (int64_t e = begin; e < end; ++e) out[e] = 0;
@@ -106,12 +115,13 @@ void zero_outside_columns(scalar_t* plane, const Tap& t, int64_t ow) {
 // are then zeroed over what wrapped in from the neighbouring row); other taps go row by row.
 void im2col_channels(const ConvGeometry& g, const scalar_t* x, scalar_t* col, int64_t c0, int64_t c1) {
   const int64_t positions = g.positions(), ow = g.ow;
+  const std::vector<Tap> all_taps = taps(g);
   for (int64_t c = c0; c < c1; ++c) {
     const scalar_t* xc = x + c * g.h * g.w;
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
         scalar_t* out = col + ((c * g.kh + i) * g.kw + j) * positions;  // [OH, OW]
-        const Tap t = tap(g, i, j);
+        const Tap& t = all_taps[i * g.kw + j];
         if (t.cols.begin == t.cols.end || t.rows.begin == t.rows.end) {
           set_zero(out, 0, positions);
           continue;
@@ -141,13 +151,14 @@ void im2col_channels(const ConvGeometry& g, const scalar_t* x, scalar_t* col, in
 // its padding entries first, so the one-run add puts nothing on the wrapped pixels.
 void col2im_channels(const ConvGeometry& g, scalar_t* col, scalar_t* dx, int64_t c0, int64_t c1) {
   const int64_t positions = g.positions(), ow = g.ow;
+  const std::vector<Tap> all_taps = taps(g);
   for (int64_t c = c0; c < c1; ++c) {
     scalar_t* dxc = dx + c * g.h * g.w;
     set_zero(dxc, 0, g.h * g.w);
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
         scalar_t* in = col + ((c * g.kh + i) * g.kw + j) * positions;  // [OH, OW]
-        const Tap t = tap(g, i, j);
+        const Tap& t = all_taps[i * g.kw + j];
         if (t.cols.begin == t.cols.end || t.rows.begin == t.rows.end) continue;
         if (t.contiguous) {
           zero_outside_columns(in, t, ow);
