@@ -20,7 +20,8 @@ struct TempDir {
   fs::path path;
   TempDir() {
     static int counter = 0;
-    path = fs::temp_directory_path() / ("tessera_test_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    path = fs::temp_directory_path() /
+           ("tessera_test_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -52,7 +53,9 @@ void write_plain(const std::string& path, const std::string& bytes) {
 }
 
 // Two 2 x 3 images with pixel values 0..11, and labels 7, 2.
-std::string two_images() { return idx_bytes({2, 2, 3}, std::string("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b", 12)); }
+std::string two_images() {
+  return idx_bytes({2, 2, 3}, std::string("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b", 12));
+}
 std::string two_labels() { return idx_bytes({2}, std::string("\x07\x02", 2)); }
 
 }  // namespace

@@ -80,9 +80,9 @@ std::string attention_figure(AttentionCNN& model, const LabeledImages& data, con
     const scalar_t* prob = probabilities.data() + static_cast<int64_t>(b) * classes;
     const int64_t predicted = std::max_element(prob, prob + classes) - prob;
     const int64_t truth = data.labels[static_cast<size_t>(index)];
-    image.caption = truth == predicted ? fmt::format("#{} {} ({:.0f}%)", index, class_names.at(truth), 100 * prob[predicted])
-                                       : fmt::format("#{} {}: said {}", index, class_names.at(truth),
-                                                     class_names.at(predicted));
+    image.caption = truth == predicted
+                        ? fmt::format("#{} {} ({:.0f}%)", index, class_names.at(truth), 100 * prob[predicted])
+                        : fmt::format("#{} {}: said {}", index, class_names.at(truth), class_names.at(predicted));
     image.overlay_rows = image.overlay_cols = size;
     for (size_t q = 0; q < queries.size(); ++q)
       image.markers.push_back({queries[q].first, queries[q].second, kQueryColours[q]});
@@ -108,9 +108,9 @@ std::string attention_figure(AttentionCNN& model, const LabeledImages& data, con
     panels.push_back(std::move(received));
   }
   return svg_image_grid(panels, static_cast<int>(queries.size()) + 2,
-                        fmt::format("SelfAttention2d on the {} x {} feature map: where each query position looks "
-                                    "(colour = weight / its maximum)",
-                                    size, size),
+                        fmt::format("SelfAttention2d on the {} x {} feature map (y = γ·o + x, γ = {:.3f}): where each "
+                                    "query position looks (colour = weight / its maximum)",
+                                    size, size, model.attention->gamma.item()),
                         4);
 }
 

@@ -23,7 +23,7 @@ inline constexpr double kFashionMnistStd = 0.3530;
 
 struct Augmentation {
   bool flip = true;          // mirror left-right with probability 1/2
-  int64_t crop_padding = 2;  // shift by a uniform integer in [-p, p] along each axis (0 = off)
+  int64_t crop_padding = 0;  // shift by a uniform integer in [-p, p] along each axis (0 = off)
 };
 
 struct Batch {

@@ -134,7 +134,8 @@ std::string svg_image_grid(const std::vector<ImagePanel>& panels, int columns, c
     if (p.overlay_rows > 0 && p.overlay_cols > 0) {
       const double cw = w / static_cast<double>(p.overlay_cols), ch = h / static_cast<double>(p.overlay_rows);
       if (!p.overlay.empty()) {
-        svg += fmt::format("<g fill-opacity=\"{:.2f}\">\n", std::clamp(p.overlay_opacity, 0.0, 1.0));
+        svg += fmt::format("<g fill-opacity=\"{:.2f}\" shape-rendering=\"crispEdges\">\n",
+                           std::clamp(p.overlay_opacity, 0.0, 1.0));
         for (int64_t r = 0; r < p.overlay_rows; ++r)
           for (int64_t c = 0; c < p.overlay_cols; ++c) {
             const double v = p.overlay[static_cast<size_t>(r * p.overlay_cols + c)];

@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
   std::string data_dir = kFashionMnistDir;
   std::string checkpoint = kDefaultCheckpoint;
   app.add_option("--threads", threads, "worker threads (0 = all cores)");
-  app.add_option("--data-dir", data_dir, "where the Fashion-MNIST IDX files are (apt-get install dataset-fashion-mnist)");
+  app.add_option("--data-dir", data_dir,
+                 "where the Fashion-MNIST IDX files are (apt-get install dataset-fashion-mnist)");
   app.add_option("--checkpoint", checkpoint, "checkpoint file (safetensors)");
 
   // ---- train ----
@@ -83,11 +84,13 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--weight-decay", options.weight_decay, "weight decay (AdamW: decoupled)");
   train_cmd->add_option("--warmup", options.warmup_fraction, "fraction of the steps spent rising to the peak lr");
   train_cmd->add_option("--label-smoothing", options.label_smoothing, "label smoothing of the loss");
-  train_cmd->add_option("--crop-padding", options.augment.crop_padding, "random shifts of up to this many pixels (0 = off)");
+  train_cmd->add_option("--crop-padding", options.augment.crop_padding,
+                        "random shifts of up to this many pixels (0 = off)");
   train_cmd->add_flag("--no-flip", no_flip, "no random left-right flips");
   train_cmd->add_option("--seed", options.seed, "seed of the initial weights and of every epoch's randomness");
   train_cmd->add_option("--limit", options.train_limit, "train on the first N images only (quick runs; 0 = all)");
-  train_cmd->add_flag("--no-eval", no_eval, "skip the test accuracy after each epoch (it is still measured at the end)");
+  train_cmd->add_flag("--no-eval", no_eval,
+                      "skip the test accuracy after each epoch (it is still measured at the end)");
   train_cmd->add_flag("--resume", options.resume, "continue from --checkpoint with its model and settings");
   train_cmd->add_option("--stop-after", options.stop_after, "stop after this epoch, as if interrupted (then --resume)");
   train_cmd->add_option("--widths", config.widths, "channels of the stem and of each stage, e.g. 16,32,64")
@@ -110,10 +113,12 @@ int main(int argc, char** argv) {
   int64_t count = 4;
   std::string queries_text;
   attention_cmd->add_option("--out", out, "the SVG file to write");
-  attention_cmd->add_option("--images", indices, "test-set indices, e.g. 0,1,2 (default: one image of each of --count classes)")
+  attention_cmd
+      ->add_option("--images", indices, "test-set indices, e.g. 0,1,2 (default: one image of each of --count classes)")
       ->delimiter(',');
   attention_cmd->add_option("--count", count, "how many images when --images is not given");
-  attention_cmd->add_option("--queries", queries_text, "query positions row,col on the final feature map, e.g. \"1,3 3,3 5,3\"");
+  attention_cmd->add_option("--queries", queries_text,
+                            "query positions row,col on the final feature map, e.g. \"1,3 3,3 5,3\"");
 
   CLI11_PARSE(app, argc, argv);
   try {

@@ -73,8 +73,8 @@ struct Optimization {
           model.parameters(),
           nn::optim::SGDOptions{.lr = o.lr, .momentum = 0.9, .weight_decay = o.weight_decay, .nesterov = true});
     else
-      optimizer = std::make_unique<nn::optim::AdamW>(model.parameters(),
-                                                     nn::optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+      optimizer = std::make_unique<nn::optim::AdamW>(
+          model.parameters(), nn::optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
     const double warmup = o.warmup_fraction;
     schedule = std::make_unique<nn::optim::LambdaLR>(
         *optimizer, [total_steps, warmup](int64_t step) { return one_cycle_factor(step, total_steps, warmup); });
