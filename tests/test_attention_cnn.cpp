@@ -306,6 +306,9 @@ TEST_CASE("attention_cnn image grid: base64, PNG bytes, SVG structure and errors
   for (size_t at = svg.find("data:image/png;base64,"); at != std::string::npos; at = svg.find("data:image/png", at + 1))
     ++images;
   CHECK(images == 3);
+  const std::string two_lines = svg_image_grid({p}, 1, "first line\nsecond line");
+  CHECK(two_lines.find(">first line</text>") != std::string::npos);
+  CHECK(two_lines.find(">second line</text>") != std::string::npos);
   ImagePanel bad = p;
   bad.markers = {{1, 0, "red"}};
   CHECK(throws_with([&] { svg_image_grid({bad}, 1, ""); }, "outside its 1 x 1 grid"));

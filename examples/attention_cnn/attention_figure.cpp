@@ -108,8 +108,8 @@ std::string attention_figure(AttentionCNN& model, const LabeledImages& data, con
     panels.push_back(std::move(received));
   }
   return svg_image_grid(panels, static_cast<int>(queries.size()) + 2,
-                        fmt::format("SelfAttention2d on the {} x {} feature map (y = γ·o + x, γ = {:.3f}): where each "
-                                    "query position looks (colour = weight / its maximum)",
+                        fmt::format("SelfAttention2d on the {} x {} feature map (y = γ·o + x, γ = {:.3f})\n"
+                                    "where each query position looks (colour = weight / its maximum)",
                                     size, size, model.attention->gamma.item()),
                         4);
 }

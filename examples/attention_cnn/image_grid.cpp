@@ -10,6 +10,7 @@
 
 #include "engine/error.h"
 #include "examples/common/svg.h"
+#include "examples/common/utf8.h"
 
 namespace attention_cnn {
 
@@ -17,6 +18,7 @@ namespace {
 
 constexpr double kFontSize = 11;
 constexpr double kCharWidth = 0.6 * kFontSize;
+constexpr double kTitleFontSize = 14, kLineHeight = 16;
 constexpr double kCaptionHeight = 18, kGap = 12, kTitleHeight = 26, kMargin = 10;
 
 void put_be32(std::string& out, uint32_t v) {
@@ -104,24 +106,40 @@ std::string svg_image_grid(const std::vector<ImagePanel>& panels, int columns, c
                        static_cast<double>(p.caption.size()) * kCharWidth * 0.9});
     cell_h = std::max(cell_h, static_cast<double>(p.rows) * pixel_size);
   }
+  // The title: one line per '\n'-separated part, the first one larger.
+  std::vector<std::string> title_lines;
+  for (size_t start = 0;;) {
+    const size_t end = title.find('\n', start);
+    title_lines.push_back(title.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  double title_width = 0;
+  for (size_t i = 0; i < title_lines.size(); ++i)
+    title_width = std::max(title_width, static_cast<double>(examples::utf8_length(title_lines[i])) * kCharWidth *
+                                            (i == 0 ? kTitleFontSize / kFontSize : 1.0));
+  const double title_height = kTitleHeight + static_cast<double>(title_lines.size() - 1) * kLineHeight;
   const int64_t n = static_cast<int64_t>(panels.size());
   const int64_t grid_rows = (n + columns - 1) / columns;
   const int64_t grid_cols = std::min<int64_t>(columns, std::max<int64_t>(n, 1));
-  const double width = std::max(2 * kMargin + static_cast<double>(grid_cols) * (cell_w + kGap) - kGap,
-                                2 * kMargin + static_cast<double>(title.size()) * kCharWidth * 1.2);
-  const double height = kMargin + kTitleHeight + static_cast<double>(grid_rows) * (kCaptionHeight + cell_h + kGap);
+  const double width =
+      std::max(2 * kMargin + static_cast<double>(grid_cols) * (cell_w + kGap) - kGap, 2 * kMargin + title_width);
+  const double height = kMargin + title_height + static_cast<double>(grid_rows) * (kCaptionHeight + cell_h + kGap);
 
   std::string svg = fmt::format(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
       "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"{0:.0f}\" "
       "height=\"{1:.0f}\" viewBox=\"0 0 {0:.0f} {1:.0f}\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
-      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{2:.1f}\" y=\"{3:.1f}\" font-size=\"14\" text-anchor=\"middle\">{4}</text>\n",
-      width, height, width / 2, kMargin + 14, examples::xml_escape(title));
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+      width, height);
+  for (size_t i = 0; i < title_lines.size(); ++i)
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"{}\" text-anchor=\"middle\">{}</text>\n", width / 2,
+                       kMargin + kTitleFontSize + static_cast<double>(i) * kLineHeight,
+                       i == 0 ? kTitleFontSize : kFontSize, examples::xml_escape(title_lines[i]));
   for (int64_t i = 0; i < n; ++i) {
     const ImagePanel& p = panels[static_cast<size_t>(i)];
     const double x = kMargin + static_cast<double>(i % columns) * (cell_w + kGap);
-    const double y = kMargin + kTitleHeight + static_cast<double>(i / columns) * (kCaptionHeight + cell_h + kGap);
+    const double y = kMargin + title_height + static_cast<double>(i / columns) * (kCaptionHeight + cell_h + kGap);
     const double w = static_cast<double>(p.cols) * pixel_size, h = static_cast<double>(p.rows) * pixel_size;
     const double ix = x + (cell_w - w) / 2, iy = y + kCaptionHeight;
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"{}\" text-anchor=\"middle\">{}</text>\n",

@@ -31,8 +31,8 @@ struct ImagePanel {
   std::vector<Marker> markers;  // outlined cells (needs overlay_rows/overlay_cols even without a heatmap)
 };
 
-// `pixel_size` screen units per image pixel. Throws tessera::Error when a panel's sizes and
-// values disagree or a marker lies outside its grid.
+// `title` may have several lines, separated by '\n'. `pixel_size` screen units per image pixel.
+// Throws tessera::Error when a panel's sizes and values disagree or a marker lies outside its grid.
 std::string svg_image_grid(const std::vector<ImagePanel>& panels, int columns, const std::string& title,
                            double pixel_size = 4);
 

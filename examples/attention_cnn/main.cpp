@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--widths", config.widths, "channels of the stem and of each stage, e.g. 16,32,64")
       ->delimiter(',');
   train_cmd->add_option("--blocks", config.blocks_per_stage, "residual blocks per stage");
-  train_cmd->add_flag("--classic", classic, "the classic widths 64,128,256 (about 10x the compute of the default)");
+  train_cmd->add_flag("--classic", classic, "the classic widths 64,128,256 (about 15x the compute of the default)");
   train_cmd->add_flag("--no-attention", no_attention, "leave out the self-attention block (an ablation)");
 
   // ---- eval ----
