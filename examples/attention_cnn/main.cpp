@@ -64,6 +64,7 @@ void print_evaluation(const Evaluation& e, const std::string& what) {
 int main(int argc, char** argv) {
   CLI::App app{"tessera attention_cnn: a residual CNN with SAGAN self-attention on Fashion-MNIST"};
   app.require_subcommand(1);
+  app.fallthrough();  // the options below may come before or after the command
   int threads = 0;
   std::string data_dir = kFashionMnistDir;
   std::string checkpoint = kDefaultCheckpoint;
@@ -145,10 +146,10 @@ int main(int argc, char** argv) {
         options = resumed;
         config = saved.config;
       }
-      const std::filesystem::path parent = std::filesystem::path(checkpoint).parent_path();
-      if (!parent.empty()) std::filesystem::create_directories(parent);
       const LabeledImages train_set = load_fashion_mnist("train", data_dir);
       const LabeledImages test_set = load_fashion_mnist("test", data_dir);
+      const std::filesystem::path parent = std::filesystem::path(checkpoint).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
       std::shared_ptr<AttentionCNN> model = make_model(config, options.seed);
       fmt::print(stderr, "model: widths {}, {} block(s) per stage, attention {}: {} parameters; {} threads\n",
                  fmt::join(config.widths, ","), config.blocks_per_stage, config.attention ? "on" : "off",
