@@ -197,6 +197,133 @@ void for_image_blocks(int64_t images, F&& f) {
   parallel_for(images, images >= get_num_threads() ? 1 : images, f);
 }
 
+// ---------------- Winograd F(2×2, 3×3) ----------------
+// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016.) A 3×3, stride-1,
+// undilated convolution, 2×2 outputs at a time from a 4×4 input tile d (tiles 2 apart):
+//   y_tile = Aᵀ [ Σ_c (G w[o, c] Gᵀ) ⊙ (Bᵀ d_c B) ] A
+//   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]   Aᵀ = [1 1 1 0; 0 1 −1 −1]
+// (in 1-D: y₀ = d₀w₀ + d₁w₁ + d₂w₂, y₁ = d₁w₀ + d₂w₁ + d₃w₂ from 4 products instead of 6). With
+// U = G w Gᵀ and V = Bᵀ d B indexed by ξ, a position in the 4×4 tile, the sum over channels is
+// 16 matrix products per image, 16 multiply-adds per 2×2 outputs instead of 36:
+//   M[ξ] = U[ξ] V[ξ]      [O, T] = [O, C] × [C, T]       (T = ⌈OH/2⌉·⌈OW/2⌉ tiles)
+bool winograd_applies(const ConvGeometry& g) {
+  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+}
+
+// U[ξ, o, c] = (G w[o, c] Gᵀ)[ξ]        [16, O, C]
+Tensor winograd_weights(const ConvGeometry& g, const scalar_t* w) {
+  Tensor u = empty({16, g.o, g.c});
+  scalar_t* us = u.data();
+  const int64_t oc = g.o * g.c;
+  for (int64_t k = 0; k < oc; ++k) {  // k = o·C + c, as in w [O, C, 3, 3] and U[ξ] [O, C]
+    const scalar_t* f = w + k * 9;
+    scalar_t gf[4][3];  // G f: rows f₀, (f₀ + f₁ + f₂)/2, (f₀ − f₁ + f₂)/2, f₂
+    for (int j = 0; j < 3; ++j) {
+      gf[0][j] = f[j];
+      gf[1][j] = (f[j] + f[3 + j] + f[6 + j]) / 2;
+      gf[2][j] = (f[j] - f[3 + j] + f[6 + j]) / 2;
+      gf[3][j] = f[6 + j];
+    }
+    for (int r = 0; r < 4; ++r) {  // (G f) Gᵀ, row by row
+      us[(4 * r + 0) * oc + k] = gf[r][0];
+      us[(4 * r + 1) * oc + k] = (gf[r][0] + gf[r][1] + gf[r][2]) / 2;
+      us[(4 * r + 2) * oc + k] = (gf[r][0] - gf[r][1] + gf[r][2]) / 2;
+      us[(4 * r + 3) * oc + k] = gf[r][2];
+    }
+  }
+  return u;
+}
+
+// Per-thread buffers for one image at a time.
+struct Winograd {
+  const ConvGeometry& g;
+  int64_t th, tw, tiles, hp, wp;  // tiles per column and row; the padded image [C, HP, WP]
+  Tensor padded, transformed, products;  // [C, HP, WP], V [16, C, T], M [16, O, T]
+  explicit Winograd(const ConvGeometry& geometry)
+      : g(geometry), th((g.oh + 1) / 2), tw((g.ow + 1) / 2), tiles(th * tw), hp(2 * th + 2), wp(2 * tw + 2) {
+    padded = zeros({g.c, hp, wp});  // the border stays 0: only the interior is written per image
+    transformed = empty({16, g.c, tiles});
+    products = empty({16, g.o, tiles});
+  }
+
+  // y_n [O, OH, OW] = conv(x_n) + bias, for one image x_n [C, H, W].
+  void image(const scalar_t* u, const scalar_t* x, const scalar_t* bias, scalar_t* y) {
+    scalar_t* xp = padded.data();
+    scalar_t* v = transformed.data();
+    scalar_t* m = products.data();
+    const int64_t ct = g.c * tiles, ot = g.o * tiles;
+    const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / (16 * tiles));  // channels per thread
+    // V = Bᵀ d B for every tile, over channels in parallel (inline inside a parallel region)
+    parallel_for(g.c, grain, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        scalar_t* xc = xp + c * hp * wp;
+        for (int64_t r = 0; r < g.h; ++r) {
+          scalar_t* dst = xc + (r + g.ph) * wp + g.pw;
+          const scalar_t* src = x + (c * g.h + r) * g.w;
+#pragma omp simd
+          for (int64_t q = 0; q < g.w; ++q) dst[q] = src[q];
+        }
+        for (int64_t a = 0; a < th; ++a) {
+          const scalar_t* d0 = xc + 2 * a * wp;  // rows 2a .. 2a + 3 of the padded image
+          const scalar_t *d1 = d0 + wp, *d2 = d1 + wp, *d3 = d2 + wp;
+          scalar_t* out = v + c * tiles + a * tw;  // + ξ·C·T for position ξ
+#pragma omp simd
+          for (int64_t b = 0; b < tw; ++b) {
+            const int64_t s = 2 * b;
+            scalar_t e[4][4];  // e_r = d_r B, then V = Bᵀ e
+            const scalar_t* rows[4] = {d0, d1, d2, d3};
+            for (int r = 0; r < 4; ++r) {
+              e[r][0] = rows[r][s] - rows[r][s + 2];
+              e[r][1] = rows[r][s + 1] + rows[r][s + 2];
+              e[r][2] = rows[r][s + 2] - rows[r][s + 1];
+              e[r][3] = rows[r][s + 1] - rows[r][s + 3];
+            }
+            for (int q = 0; q < 4; ++q) {
+              out[(0 + q) * ct + b] = e[0][q] - e[2][q];
+              out[(4 + q) * ct + b] = e[1][q] + e[2][q];
+              out[(8 + q) * ct + b] = e[2][q] - e[1][q];
+              out[(12 + q) * ct + b] = e[1][q] - e[3][q];
+            }
+          }
+        }
+      }
+    });
+    for (int64_t xi = 0; xi < 16; ++xi)
+      gemm(false, false, g.o, tiles, g.c, 1, u + xi * g.o * g.c, g.c, v + xi * ct, tiles, 0, m + xi * ot, tiles);
+    // y = Aᵀ M A per tile, two output rows at a time, over output channels in parallel
+    parallel_for(g.o, grain, [&](int64_t o0, int64_t o1) {
+      std::vector<scalar_t> pair(4 * tw);  // two output rows of the tile row, [2, 2·tw]
+      for (int64_t o = o0; o < o1; ++o) {
+        const scalar_t b_o = bias ? bias[o] : scalar_t(0);
+        for (int64_t a = 0; a < th; ++a) {
+          const scalar_t* in = m + o * tiles + a * tw;  // + ξ·O·T for position ξ
+          scalar_t* top = pair.data();
+          scalar_t* bottom = top + 2 * tw;
+#pragma omp simd
+          for (int64_t b = 0; b < tw; ++b) {
+            scalar_t p[16], q[2][4];
+            for (int xi = 0; xi < 16; ++xi) p[xi] = in[xi * ot + b];
+            for (int j = 0; j < 4; ++j) {  // Aᵀ p
+              q[0][j] = p[j] + p[4 + j] + p[8 + j];
+              q[1][j] = p[4 + j] - p[8 + j] - p[12 + j];
+            }
+            top[2 * b] = q[0][0] + q[0][1] + q[0][2];  // (Aᵀ p) A
+            top[2 * b + 1] = q[0][1] - q[0][2] - q[0][3];
+            bottom[2 * b] = q[1][0] + q[1][1] + q[1][2];
+            bottom[2 * b + 1] = q[1][1] - q[1][2] - q[1][3];
+          }
+          for (int64_t i = 0; i < 2 && 2 * a + i < g.oh; ++i) {  // the last tile row may overhang
+            scalar_t* yr = y + (o * g.oh + 2 * a + i) * g.ow;
+            const scalar_t* src = i == 0 ? top : bottom;
+#pragma omp simd
+            for (int64_t q = 0; q < g.ow; ++q) yr[q] = src[q] + b_o;
+          }
+        }
+      }
+    });
+  }
+};
+
 // With stride 1 the input gradient is itself a convolution, of dy with the kernel flipped and
 // its in/out channels swapped:
 //   dx[c, a, b] = Σ_{o,i,j} w[o, c, i, j] · dy[o, a + ph − i·dh, b + pw − j·dw]
@@ -235,7 +362,13 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
   const scalar_t* ws = weight.data();
   const scalar_t* bs = bias.defined() ? bias.data() : nullptr;
   scalar_t* ys = out.data();
+  const Tensor u = winograd_applies(g) ? winograd_weights(g, ws) : Tensor();
   for_image_blocks(g.n, [&](int64_t n0, int64_t n1) {
+    if (u.defined()) {  // 3×3, stride 1: Winograd
+      Winograd winograd(g);
+      for (int64_t n = n0; n < n1; ++n) winograd.image(u.data(), xs + n * g.c * g.h * g.w, bs, ys + n * O * P);
+      return;
+    }
     Tensor col = g.pointwise() ? Tensor() : empty({K, P});  // reused by every image of the block
     for (int64_t n = n0; n < n1; ++n) {
       const scalar_t* xn = xs + n * g.c * g.h * g.w;                           // [C, H, W]
@@ -265,12 +398,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
            Tensor dx = need_x ? empty(x.shape()) : Tensor();
            const std::optional<ConvGeometry> gt = need_x && !g.pointwise() ? input_gradient_geometry(g) : std::nullopt;
            const Tensor flipped = gt ? flipped_weight(g, ws) : Tensor();
+           const Tensor u = gt && winograd_applies(*gt) ? winograd_weights(*gt, flipped.data()) : Tensor();
            std::vector<Tensor> block_sums(g.n);  // [O·K + O]: dW then db, at the block's first image
            for_image_blocks(g.n, [&](int64_t n0, int64_t n1) {
              Tensor col = need_w && !g.pointwise() ? empty({K, P}) : Tensor();
-             Tensor dcol = !need_x || g.pointwise() ? Tensor()
-                           : gt                     ? empty({gt->rows(), gt->positions()})
-                                                    : empty({K, P});
+             Tensor dcol = !need_x || g.pointwise() || u.defined() ? Tensor()
+                           : gt                                   ? empty({gt->rows(), gt->positions()})
+                                                                  : empty({K, P});
+             std::optional<Winograd> winograd;
+             if (u.defined()) winograd.emplace(*gt);
              Tensor sums = need_w || need_b ? empty({O * K + O}) : Tensor();
              for (int64_t n = n0; n < n1; ++n) {
                const scalar_t* xn = xs + n * g.c * g.h * g.w;
@@ -293,6 +429,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
                  scalar_t* dxn = dx.data() + n * g.c * g.h * g.w;
                  if (g.pointwise()) {
                    gemm(true, false, K, P, O, 1, ws, K, gn, P, 0, dxn, P);
+                 } else if (winograd) {
+                   winograd->image(u.data(), gn, nullptr, dxn);
                  } else if (gt) {
                    im2col(*gt, gn, dcol.data());
                    gemm(false, false, g.c, gt->positions(), gt->rows(), 1, flipped.data(), gt->rows(), dcol.data(),

@@ -1,9 +1,10 @@
 // tests/test_conv.cpp — nn/conv.cpp: conv2d (im2col + GEMM) and the Conv2d module.
 //
 // Known answers worked out by hand (a 3×3 averaging kernel, stride 2, a 1×1 channel mix), the
-// fast path against conv2d_reference (the seven-loop definition) in values and in all three
-// gradients over many kernel/stride/padding/dilation/odd-size combinations and batch sizes on
-// either side of the thread count, gradcheck on x, weight and bias, the module's names, init and
+// fast paths (im2col + GEMM, Winograd for 3×3 stride 1, the 1×1 GEMM) against conv2d_reference
+// (the seven-loop definition) in values and in all three gradients over many kernel/stride/
+// padding/dilation/odd-size combinations and batch sizes on either side of the thread count,
+// recycled scratch memory, gradcheck on x, weight and bias, the module's names, init and
 // printout, and errors.
 #include <cmath>
 #include <vector>
@@ -128,6 +129,14 @@ TEST_CASE("conv2d: im2col + GEMM equals the seven-loop reference (values and all
       {{5, 3, 6, 5}, {4, 3, 3, 3}, 1, 1},                         // batch of 5: uneven thread blocks
       {{1, 64, 12, 12}, {8, 64, 3, 3}, 1, 1},                     // one large image: channel-parallel im2col
       {{3, 40, 10, 10}, {6, 40, 3, 3}, 2, 1, 1, false},
+      // 3×3 stride 1 runs Winograd F(2×2, 3×3), forward and input gradient: odd output sizes
+      // (a last tile that overhangs), one output, one channel, padding 2 (the gradient's is 0)
+      // and 3 (the gradient falls back to col2im)
+      {{3, 5, 9, 11}, {4, 5, 3, 3}, 1, 1},
+      {{2, 2, 3, 3}, {3, 2, 3, 3}},
+      {{2, 1, 5, 6}, {1, 1, 3, 3}, 1, 2},
+      {{1, 3, 4, 4}, {2, 3, 3, 3}, 1, 3},
+      {{2, 3, 4, 7}, {2, 3, 3, 3}, 1, {0, 1}},
   };
   uint64_t seed = 10;
   for (const Config& cfg : configs) {
