@@ -238,9 +238,11 @@ Tensor winograd_weights(const ConvGeometry& g, const scalar_t* w) {
 struct Winograd {
   const ConvGeometry& g;
   int64_t th, tw, tiles, hp, wp;  // tiles per column and row; the padded image [C, HP, WP]
+  int64_t grain;                  // channels per thread when the transforms run in parallel
   Tensor padded, transformed, products;  // [C, HP, WP], V [16, C, T], M [16, O, T]
   explicit Winograd(const ConvGeometry& geometry)
-      : g(geometry), th((g.oh + 1) / 2), tw((g.ow + 1) / 2), tiles(th * tw), hp(2 * th + 2), wp(2 * tw + 2) {
+      : g(geometry), th((g.oh + 1) / 2), tw((g.ow + 1) / 2), tiles(th * tw), hp(2 * th + 2), wp(2 * tw + 2),
+        grain(std::max<int64_t>(1, kElementwiseGrain / (16 * tiles))) {
     padded = zeros({g.c, hp, wp});  // the border stays 0: only the interior is written per image
     transformed = empty({16, g.c, tiles});
     products = empty({16, g.o, tiles});
@@ -248,12 +250,35 @@ struct Winograd {
 
   // y_n [O, OH, OW] = conv(x_n) + bias, for one image x_n [C, H, W].
   void image(const scalar_t* u, const scalar_t* x, const scalar_t* bias, scalar_t* y) {
+    transform_input(x);
+    const int64_t ct = g.c * tiles, ot = g.o * tiles;
+    const scalar_t* v = transformed.data();
+    scalar_t* m = products.data();
+    for (int64_t xi = 0; xi < 16; ++xi)
+      gemm(false, false, g.o, tiles, g.c, 1, u + xi * g.o * g.c, g.c, v + xi * ct, tiles, 0, m + xi * ot, tiles);
+    transform_output(bias, y);
+  }
+
+  // The weight gradient of one image, added to du [16, O, C] (overwriting it when beta = 0):
+  //   y_t = Aᵀ (U ⊙ V_t) A  ⇒  dU = Σ_t (A dy_t Aᵀ) ⊙ V_t,  over channels: dU[ξ] += dY[ξ] V[ξ]ᵀ
+  //   [O, C] += [O, T] × [T, C];  dW = Gᵀ dU G comes once at the end (winograd_weight_gradient).
+  void weight_gradient(const scalar_t* x, const scalar_t* dy, scalar_t beta, scalar_t* du) {
+    transform_input(x);
+    transform_output_gradient(dy);
+    const int64_t ct = g.c * tiles, ot = g.o * tiles;
+    const scalar_t* v = transformed.data();
+    const scalar_t* m = products.data();
+    for (int64_t xi = 0; xi < 16; ++xi)
+      gemm(false, true, g.o, g.c, tiles, 1, m + xi * ot, tiles, v + xi * ct, tiles, beta, du + xi * g.o * g.c, g.c);
+  }
+
+ private:
+  // V = Bᵀ d B for every 4×4 tile d of x_n (zero-padded), over channels in parallel (inline
+  // inside a parallel region).
+  void transform_input(const scalar_t* x) {
     scalar_t* xp = padded.data();
     scalar_t* v = transformed.data();
-    scalar_t* m = products.data();
-    const int64_t ct = g.c * tiles, ot = g.o * tiles;
-    const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / (16 * tiles));  // channels per thread
-    // V = Bᵀ d B for every tile, over channels in parallel (inline inside a parallel region)
+    const int64_t ct = g.c * tiles;
     parallel_for(g.c, grain, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         scalar_t* xc = xp + c * hp * wp;
@@ -288,9 +313,12 @@ struct Winograd {
         }
       }
     });
-    for (int64_t xi = 0; xi < 16; ++xi)
-      gemm(false, false, g.o, tiles, g.c, 1, u + xi * g.o * g.c, g.c, v + xi * ct, tiles, 0, m + xi * ot, tiles);
-    // y = Aᵀ M A per tile, two output rows at a time, over output channels in parallel
+  }
+
+  // y = Aᵀ M A + bias per tile, two output rows at a time, over output channels in parallel.
+  void transform_output(const scalar_t* bias, scalar_t* y) {
+    const scalar_t* m = products.data();
+    const int64_t ot = g.o * tiles;
     parallel_for(g.o, grain, [&](int64_t o0, int64_t o1) {
       std::vector<scalar_t> pair(4 * tw);  // two output rows of the tile row, [2, 2·tw]
       for (int64_t o = o0; o < o1; ++o) {
@@ -322,7 +350,74 @@ struct Winograd {
       }
     });
   }
+
+  // The adjoint of transform_output: dY = A dy Aᵀ per 2×2 tile of dy_n [O, OH, OW] (outputs that
+  // an overhanging tile does not have count as 0), into products [16, O, T].
+  //   A = Aᵀᵀ: a 2-vector (y₀, y₁) goes to (y₀, y₀ + y₁, y₀ − y₁, −y₁)
+  void transform_output_gradient(const scalar_t* dy) {
+    scalar_t* m = products.data();
+    const int64_t ot = g.o * tiles;
+    parallel_for(g.o, grain, [&](int64_t o0, int64_t o1) {
+      std::vector<scalar_t> pair(4 * tw, 0);  // two rows of dy, zero beyond OH and OW
+      for (int64_t o = o0; o < o1; ++o)
+        for (int64_t a = 0; a < th; ++a) {
+          for (int64_t i = 0; i < 2; ++i) {
+            scalar_t* dst = pair.data() + i * 2 * tw;
+            if (2 * a + i < g.oh) {
+              const scalar_t* src = dy + (o * g.oh + 2 * a + i) * g.ow;
+#pragma omp simd
+              for (int64_t q = 0; q < g.ow; ++q) dst[q] = src[q];
+            } else {
+#pragma omp simd
+              for (int64_t q = 0; q < g.ow; ++q) dst[q] = 0;
+            }
+          }
+          const scalar_t* top = pair.data();
+          const scalar_t* bottom = top + 2 * tw;
+          scalar_t* out = m + o * tiles + a * tw;  // + ξ·O·T for position ξ
+#pragma omp simd
+          for (int64_t b = 0; b < tw; ++b) {
+            const scalar_t y[2][2] = {{top[2 * b], top[2 * b + 1]}, {bottom[2 * b], bottom[2 * b + 1]}};
+            scalar_t col[2][4];  // each row of the tile times Aᵀ
+            for (int i = 0; i < 2; ++i) {
+              col[i][0] = y[i][0];
+              col[i][1] = y[i][0] + y[i][1];
+              col[i][2] = y[i][0] - y[i][1];
+              col[i][3] = -y[i][1];
+            }
+            for (int j = 0; j < 4; ++j) {  // A times the columns
+              out[(0 + j) * ot + b] = col[0][j];
+              out[(4 + j) * ot + b] = col[0][j] + col[1][j];
+              out[(8 + j) * ot + b] = col[0][j] - col[1][j];
+              out[(12 + j) * ot + b] = -col[1][j];
+            }
+          }
+        }
+    });
+  }
 };
+
+// dW[o, c] = Gᵀ dU[o, c] G  (3×3 from 4×4), the adjoint of U = G w Gᵀ.
+//   Gᵀ: a 4-vector (z₀, z₁, z₂, z₃) goes to (z₀ + (z₁ + z₂)/2, (z₁ − z₂)/2, (z₁ + z₂)/2 + z₃)
+void winograd_weight_gradient(const ConvGeometry& g, const scalar_t* du, scalar_t* dw) {
+  const int64_t oc = g.o * g.c;
+  for (int64_t k = 0; k < oc; ++k) {
+    scalar_t z[4][3];  // Gᵀ applied along each row of dU[o, c]
+    for (int r = 0; r < 4; ++r) {
+      const scalar_t d0 = du[(4 * r) * oc + k], d1 = du[(4 * r + 1) * oc + k], d2 = du[(4 * r + 2) * oc + k],
+                     d3 = du[(4 * r + 3) * oc + k];
+      z[r][0] = d0 + (d1 + d2) / 2;
+      z[r][1] = (d1 - d2) / 2;
+      z[r][2] = (d1 + d2) / 2 + d3;
+    }
+    scalar_t* out = dw + k * 9;
+    for (int j = 0; j < 3; ++j) {  // then down each column
+      out[j] = z[0][j] + (z[1][j] + z[2][j]) / 2;
+      out[3 + j] = (z[1][j] - z[2][j]) / 2;
+      out[6 + j] = (z[1][j] + z[2][j]) / 2 + z[3][j];
+    }
+  }
+}
 
 // With stride 1 the input gradient is itself a convolution, of dy with the kernel flipped and
 // its in/out channels swapped:
@@ -387,7 +482,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
   //                         dcol_n = Wᵀ dy_n       [K, P] = [K, O] × [O, P],  dx_n = col2im(dcol_n)
   //   or, with stride 1:   dx_n = w̃ im2col'(dy_n)  [C, H·W] = [C, O·KH·KW] × [O·KH·KW, H·W]
   //                         (input_gradient_geometry above; the same numbers, summed in another order)
-  // Each block of images sums its own dW and db; the blocks' sums are added at the end.
+  //   and for 3×3 stride 1, Winograd: dx_n as a convolution of dy_n by w̃, and
+  //                         dU += (A dy Aᵀ) Vᵀ per tile position, dW = Gᵀ dU G at the end
+  // Each block of images sums its own dW (or dU) and db; the blocks' sums are added at the end.
   record(out, "conv2d", {&x, &weight, &bias},
          [x = x.detach(), w = weight.detach(), g](const Tensor& grad, GradSink& sink) {
            const bool need_x = sink.needs(0), need_w = sink.needs(1), need_b = sink.needs(2);
@@ -398,26 +495,31 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
            Tensor dx = need_x ? empty(x.shape()) : Tensor();
            const std::optional<ConvGeometry> gt = need_x && !g.pointwise() ? input_gradient_geometry(g) : std::nullopt;
            const Tensor flipped = gt ? flipped_weight(g, ws) : Tensor();
-           const Tensor u = gt && winograd_applies(*gt) ? winograd_weights(*gt, flipped.data()) : Tensor();
-           std::vector<Tensor> block_sums(g.n);  // [O·K + O]: dW then db, at the block's first image
+           const Tensor u_flipped = gt && winograd_applies(*gt) ? winograd_weights(*gt, flipped.data()) : Tensor();
+           const bool winograd_w = need_w && winograd_applies(g);
+           const int64_t dw_size = winograd_w ? 16 * O * g.c : O * K;  // dU [16, O, C] or dW [O, K]
+           std::vector<Tensor> block_sums(g.n);  // [dw_size + O]: dW (or dU) then db, at the block's first image
            for_image_blocks(g.n, [&](int64_t n0, int64_t n1) {
-             Tensor col = need_w && !g.pointwise() ? empty({K, P}) : Tensor();
-             Tensor dcol = !need_x || g.pointwise() || u.defined() ? Tensor()
-                           : gt                                   ? empty({gt->rows(), gt->positions()})
-                                                                  : empty({K, P});
-             std::optional<Winograd> winograd;
-             if (u.defined()) winograd.emplace(*gt);
-             Tensor sums = need_w || need_b ? empty({O * K + O}) : Tensor();
+             Tensor col = need_w && !g.pointwise() && !winograd_w ? empty({K, P}) : Tensor();
+             Tensor dcol = !need_x || g.pointwise() || u_flipped.defined() ? Tensor()
+                           : gt                                           ? empty({gt->rows(), gt->positions()})
+                                                                          : empty({K, P});
+             std::optional<Winograd> weight_winograd, input_winograd;
+             if (winograd_w) weight_winograd.emplace(g);
+             if (u_flipped.defined()) input_winograd.emplace(*gt);
+             Tensor sums = need_w || need_b ? empty({dw_size + O}) : Tensor();
              for (int64_t n = n0; n < n1; ++n) {
                const scalar_t* xn = xs + n * g.c * g.h * g.w;
                const scalar_t* gn = gs + n * O * P;  // dy_n [O, P]
                const scalar_t beta = n == n0 ? 0 : 1;  // the first image overwrites, the rest add
-               if (need_w) {
+               if (winograd_w) {
+                 weight_winograd->weight_gradient(xn, gn, beta, sums.data());
+               } else if (need_w) {
                  if (!g.pointwise()) im2col(g, xn, col.data());
                  gemm(false, true, O, K, P, 1, gn, P, g.pointwise() ? xn : col.data(), P, beta, sums.data(), K);
                }
                if (need_b) {
-                 scalar_t* db = sums.data() + O * K;
+                 scalar_t* db = sums.data() + dw_size;
                  for (int64_t o = 0; o < O; ++o) {
                    scalar_t s = 0;
 #pragma omp simd reduction(+ : s)
@@ -429,8 +531,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
                  scalar_t* dxn = dx.data() + n * g.c * g.h * g.w;
                  if (g.pointwise()) {
                    gemm(true, false, K, P, O, 1, ws, K, gn, P, 0, dxn, P);
-                 } else if (winograd) {
-                   winograd->image(u.data(), gn, nullptr, dxn);
+                 } else if (input_winograd) {
+                   input_winograd->image(u_flipped.data(), gn, nullptr, dxn);
                  } else if (gt) {
                    im2col(*gt, gn, dcol.data());
                    gemm(false, false, g.c, gt->positions(), gt->rows(), 1, flipped.data(), gt->rows(), dcol.data(),
@@ -455,11 +557,17 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
                scalar_t* t = total.data();
                const scalar_t* a = s.data();
 #pragma omp simd
-               for (int64_t i = 0; i < O * K + O; ++i) t[i] += a[i];
+               for (int64_t i = 0; i < dw_size + O; ++i) t[i] += a[i];
              }
-             if (!total.defined()) total = zeros({O * K + O});  // an empty batch
-             if (need_w) sink.add(1, reshape(narrow(total, 0, 0, O * K), w.shape()));
-             if (need_b) sink.add(2, narrow(total, 0, O * K, O));
+             if (!total.defined()) total = zeros({dw_size + O});  // an empty batch
+             if (winograd_w) {
+               Tensor dw = empty(w.shape());
+               winograd_weight_gradient(g, total.data(), dw.data());
+               sink.add(1, dw);
+             } else if (need_w) {
+               sink.add(1, reshape(narrow(total, 0, 0, dw_size), w.shape()));
+             }
+             if (need_b) sink.add(2, narrow(total, 0, dw_size, O));
            }
          });
   return out;

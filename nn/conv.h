@@ -14,7 +14,8 @@
 // matrix stays in cache; a 1×1 stride-1 unpadded convolution skips im2col (col is the image).
 // A 3×3 stride-1 undilated convolution (the common case) runs Winograd's F(2×2, 3×3) instead:
 // 16 multiplies per 2×2 outputs rather than 36, as 16 GEMMs per image; with stride 1 the input
-// gradient is a convolution too (of dy with the flipped kernel) and runs the same way.
+// gradient is a convolution too (of dy with the flipped kernel) and runs the same way, and the
+// weight gradient comes from the same transforms.
 // conv2d_reference is the textbook loop above; the tests compare them.
 #pragma once
 

@@ -156,19 +156,28 @@ TEST_CASE("conv2d: an empty batch gives an empty output and zero parameter gradi
 }
 
 TEST_CASE("conv2d: scratch buffers are written before they are read (recycled memory full of NaN)") {
-  // The backward sums dW and db of a block of images in one [O·K + O] buffer, taken uninitialised
-  // from the engine's buffer cache. Poison a buffer of that size (large enough to be recycled) so
-  // an accumulator that reads before it writes shows up as NaN, not as a lucky zero.
+  // The backward sums dW and db of a block of images in one [O·K + O] buffer ([16·O·C + O] on the
+  // Winograd path), taken uninitialised from the engine's buffer cache. Poison buffers of those
+  // sizes (large enough to be recycled) so an accumulator that reads before it writes shows up
+  // as NaN, not as a lucky zero.
   const int64_t O = 16, C = 128, K = C * 3 * 3;
   for (int i = 0; i < 2; ++i) {
-    const Tensor poison = full({O * K + O}, std::nan(""));
+    const Tensor poison = full({O * K + O}, std::nan("")), winograd_poison = full({16 * O * C + O}, std::nan(""));
   }
   const Tensor x = param({2, C, 3, 3}, 221), w = param({O, C, 3, 3}, 222), b = param({O}, 223);
-  nn::conv2d(x, w, b, 1, 1).sum().backward();
-  CHECK(all_close(b.grad(), std::vector<double>(O, 2 * 3 * 3), 1e-4, 0));  // db = Σ dy = N · Hout · Wout
-  bool finite = true;
-  for (scalar_t v : w.grad().to_vector()) finite = finite && std::isfinite(v);
-  CHECK(finite);
+  for (int stride : {1, 2}) {  // Winograd, then im2col
+    nn::conv2d(x, w, b, stride, 1).sum().backward();
+    const int64_t outputs = stride == 1 ? 9 : 4;  // Hout · Wout
+    CHECK(all_close(b.grad(), std::vector<double>(O, 2 * outputs), 1e-4, 0));  // db = Σ dy = N · Hout · Wout
+    bool finite = true;
+    for (scalar_t v : w.grad().to_vector()) finite = finite && std::isfinite(v);
+    CHECK(finite);
+    w.zero_grad();
+    b.zero_grad();
+    for (int i = 0; i < 2; ++i) {
+      const Tensor poison = full({O * K + O}, std::nan("")), winograd_poison = full({16 * O * C + O}, std::nan(""));
+    }
+  }
 }
 
 TEST_CASE("conv2d: the reference agrees with an explicit sum for one output") {
