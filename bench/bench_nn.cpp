@@ -1,4 +1,5 @@
-// tessera/bench/bench_nn.cpp — tessera's half of the nn benchmarks of issue #3.
+// tessera/bench/bench_nn.cpp — tessera's half of the nn benchmarks of issues #3 and #4 (the
+// Transformer pieces, then the convolution and the attention CNN's training steps).
 //
 // bench/run_nn_bench.py drives this binary and bench/bench_nn_torch.py (the same cases in
 // PyTorch) and prints the comparison table. Modes:
@@ -6,9 +7,11 @@
 //       runs every (matching) case standalone; one JSON object per line on stdout:
 //       {"meta": {...}}
 //       {"case": "mlp train 784-512-512-10 b128", "impl": "tessera", "median_s": ..., "reps_s": [...], "iters": N}
+//       (plus "parameters": N for the cases that count them, so the runner can check that both
+//       sides built the same network)
 //   bench_nn --serve [--threads 2] [--rep-seconds ...] [--warmup-seconds ...]
 //       answers stdin commands, one JSON line each (so run_nn_bench.py can interleave tessera's
-//       repetitions with PyTorch's): "setup NAME" -> {"case", "iters"}; "rep" -> {"case", "rep_s"};
+//       repetitions with PyTorch's): "setup NAME" -> {"case", "iters"[, "parameters"]}; "rep" -> {"case", "rep_s"};
 //       "quit".
 //   bench_nn --mem NAME [--steps 5] [--threads 2]
 //       builds the case, runs --steps calls and prints {"case", "maxrss_mb"} (getrusage ru_maxrss
@@ -29,8 +32,10 @@
 #include <vector>
 
 #include "engine/tessera.h"
+#include "examples/attention_cnn/model.h"
 #include "nn/activation.h"
 #include "nn/attention.h"
+#include "nn/conv.h"
 #include "nn/embedding.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
@@ -99,6 +104,11 @@ std::string number(double x) {
   return buf;
 }
 
+// ', "parameters": N' for a case that counts them, else nothing.
+std::string parameters_field(int64_t parameters) {
+  return parameters > 0 ? ", \"parameters\": " + std::to_string(parameters) : "";
+}
+
 void emit(const std::string& line) {
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
@@ -117,6 +127,14 @@ IndexTensor random_ids(int64_t n, int64_t vocab, Generator& gen, const Shape& sh
 }
 
 // ---------------- the cases ----------------
+
+// What a case builds: the call to time, and how many parameters its model has (0: not counted),
+// which run_nn_bench.py compares with PyTorch's.
+struct Bench {
+  std::function<void()> step;
+  int64_t parameters = 0;
+  Bench(std::function<void()> s, int64_t p = 0) : step(std::move(s)), parameters(p) {}  // NOLINT: implicit
+};
 
 // 1. MLP 784-512-512-10, ReLU, batch 128, cross-entropy, Adam.
 std::function<void()> mlp_case() {
@@ -222,9 +240,64 @@ std::function<void()> transformer_case(int64_t d_model, int64_t nhead, int64_t f
   };
 }
 
+// 5. Conv2d forward + backward, all three gradients (input, weight, bias); loss = sum of the output.
+Bench conv_case(int64_t batch, int64_t in_channels, int64_t out_channels, int64_t size, int64_t kernel,
+                int64_t padding) {
+  struct State {
+    std::shared_ptr<nn::Conv2d> conv;
+    Tensor x;
+  };
+  auto s = std::make_shared<State>();
+  s->conv = std::make_shared<nn::Conv2d>(in_channels, out_channels, kernel, 1, padding);
+  Generator gen(4);
+  s->x = randn({batch, in_channels, size, size}, &gen);
+  s->x.requires_grad_();
+  auto step = [s] {
+    s->conv->zero_grad();
+    s->x.zero_grad();
+    Tensor loss = sum(s->conv->forward(s->x));
+    loss.backward();
+    g_sink = g_sink + loss.item();
+  };
+  return {step, s->conv->num_parameters()};
+}
+
+// 6. One training step of the attention CNN example (examples/attention_cnn/model.h), as its
+// `train` runs it: forward in train mode, cross-entropy with label smoothing 0.1, backward,
+// AdamW (lr 4e-3, weight decay 5e-4, the example's defaults). Random images and labels.
+Bench cnn_train_case(std::vector<int64_t> widths, int64_t batch, int64_t in_channels, int64_t image_size) {
+  struct State {
+    std::shared_ptr<attention_cnn::AttentionCNN> model;
+    std::unique_ptr<nn::optim::AdamW> opt;
+    Tensor images;
+    IndexTensor labels;
+  };
+  attention_cnn::ModelConfig config;
+  config.widths = std::move(widths);
+  config.in_channels = in_channels;
+  config.image_size = image_size;
+  auto s = std::make_shared<State>();
+  s->model = std::make_shared<attention_cnn::AttentionCNN>(config);
+  s->model->train(true);
+  s->opt = std::make_unique<nn::optim::AdamW>(s->model->parameters(),
+                                              nn::optim::AdamWOptions{.lr = 4e-3, .weight_decay = 5e-4});
+  Generator gen(5);
+  s->images = randn({batch, in_channels, image_size, image_size}, &gen);
+  s->labels = random_ids(batch, config.num_classes, gen, {batch});
+  auto step = [s] {
+    s->opt->zero_grad();
+    Tensor logits = s->model->forward(s->images);
+    Tensor loss = nn::cross_entropy(logits, s->labels, {.label_smoothing = 0.1});
+    loss.backward();
+    s->opt->step();
+    g_sink = g_sink + loss.item();
+  };
+  return {step, s->model->num_parameters()};
+}
+
 struct Case {
   std::string name;
-  std::function<std::function<void()>()> make;
+  std::function<Bench()> make;
 };
 
 std::vector<Case> all_cases() {
@@ -234,6 +307,10 @@ std::vector<Case> all_cases() {
       {"mha fwd+bwd B8 L512 E512 H8", [] { return mha_case(8, 512, 512, 8); }},
       {"transformer train d128 h4 ffn512 2+2 b32 l16", [] { return transformer_case(128, 4, 512, 2, 32, 16); }},
       {"transformer train d256 h8 ffn1024 3+3 b64 l24", [] { return transformer_case(256, 8, 1024, 3, 64, 24); }},
+      {"cnn conv2d 64->64 3x3 (32,64,16,16) fwd+bwd", [] { return conv_case(32, 64, 64, 16, 3, 1); }},
+      {"cnn train default w16,32,64 (128,1,28,28)", [] { return cnn_train_case({16, 32, 64}, 128, 1, 28); }},
+      {"cnn train classic w64,128,256 (32,3,16,16)", [] { return cnn_train_case({64, 128, 256}, 32, 3, 16); }},
+      {"cnn train classic w64,128,256 (32,3,32,32)", [] { return cnn_train_case({64, 128, 256}, 32, 3, 32); }},
   };
 }
 
@@ -293,7 +370,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     const double before = maxrss_mb();
-    auto body = c->make();
+    const std::function<void()> body = c->make().step;
     for (int i = 0; i < opt.steps; ++i) body();
     emit("{\"case\": " + json_string(c->name) + ", \"impl\": \"tessera\", \"maxrss_mb\": " + number(maxrss_mb()) +
          ", \"baseline_mb\": " + number(before) + "}");
@@ -318,9 +395,11 @@ int main(int argc, char** argv) {
             emit("{\"case\": " + json_string(name) + ", \"error\": \"no such case\"}");
             continue;
           }
-          body = c->make();
+          Bench made = c->make();
+          body = std::move(made.step);
           iters = calibrate(body, opt);
-          emit("{\"case\": " + json_string(name) + ", \"iters\": " + std::to_string(iters) + "}");
+          emit("{\"case\": " + json_string(name) + ", \"iters\": " + std::to_string(iters) +
+               parameters_field(made.parameters) + "}");
         } else if (line == "rep") {
           if (!body) {
             emit("{\"error\": \"rep before a successful setup\"}");
@@ -340,14 +419,15 @@ int main(int argc, char** argv) {
   for (const Case& c : all_cases()) {
     if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
     try {
-      auto body = c.make();
+      const Bench made = c.make();
+      const std::function<void()>& body = made.step;
       const int64_t iters = calibrate(body, opt);
       std::vector<double> reps;
       for (int r = 0; r < opt.reps; ++r) reps.push_back(one_rep(body, iters));
       std::string list;
       for (double r : reps) list += (list.empty() ? "" : ", ") + number(r);
       emit("{\"case\": " + json_string(c.name) + ", \"impl\": \"tessera\", \"median_s\": " + number(median(reps)) +
-           ", \"reps_s\": [" + list + "], \"iters\": " + std::to_string(iters) + "}");
+           ", \"reps_s\": [" + list + "], \"iters\": " + std::to_string(iters) + parameters_field(made.parameters) + "}");
     } catch (const std::exception& e) {
       emit("{\"case\": " + json_string(c.name) + ", \"impl\": \"tessera\", \"error\": " + json_string(e.what()) + "}");
     }
