@@ -1,0 +1,389 @@
+// examples/translator — train a Transformer translator, translate, score it with BLEU and look at
+// its attention. docs/translator.md explains the model, the data and every flag.
+//
+//   translator demo                               # the bundled English→French corpus, end to end
+//   translator train --data bundled --out runs/fr
+//   translator translate --checkpoint runs/fr/model.safetensors "I am a student."
+//   translator eval --checkpoint runs/fr/model.safetensors --beam 4
+//   translator attention --checkpoint runs/fr/model.safetensors "she is happy ."
+//   translator prepare                            # English–German pairs from dict-freedict-eng-deu
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "examples/common/files.h"
+#include "examples/common/svg.h"
+#include "examples/translator/bleu.h"
+#include "examples/translator/corpus.h"
+#include "examples/translator/decode.h"
+#include "examples/translator/freedict.h"
+#include "examples/translator/train.h"
+
+using namespace tessera;
+using namespace translator;
+
+namespace {
+
+// ---------------- data ----------------
+// "bundled": the generated English→French corpus; "freedict": English–German from Debian's
+// dict-freedict-eng-deu; anything else: a Tatoeba-format TSV file, split by a stable hash.
+Corpus load_corpus(const std::string& data, uint64_t seed, size_t bundled_pairs) {
+  if (data == "bundled") return generate_en_fr_corpus(seed, bundled_pairs);
+  if (data == "freedict") return split_by_hash(extract_freedict_pairs(), 0.05, 0.1);
+  return split_by_hash(read_tsv_pairs(data), 0.05, 0.1);
+}
+
+struct Options {
+  std::string data = "bundled";
+  std::string out = "runs/translator";
+  size_t bundled_pairs = 30000;
+  int64_t min_freq = 1;
+  int threads = 0;
+  ModelConfig model;
+  TrainOptions train;
+  std::string checkpoint;
+  int64_t beam = 4;
+  double length_penalty = 0.6;
+  std::string split = "test";
+  int64_t samples = 8;
+  std::vector<std::string> sentences;
+};
+
+void add_data_options(CLI::App* app, Options& o) {
+  app->add_option("--data", o.data, "bundled | freedict | path to a TSV file (english<TAB>other[<TAB>...])");
+  app->add_option("--bundled-pairs", o.bundled_pairs, "sentence pairs the bundled generator makes");
+  app->add_option("--seed", o.train.seed, "seed of every random choice (data, init, batches, dropout)");
+}
+
+void add_model_options(CLI::App* app, Options& o) {
+  app->add_option("--d-model", o.model.d_model, "model width");
+  app->add_option("--heads", o.model.nhead, "attention heads");
+  app->add_option("--encoder-layers", o.model.encoder_layers, "encoder layers");
+  app->add_option("--decoder-layers", o.model.decoder_layers, "decoder layers");
+  app->add_option("--ffn", o.model.dim_feedforward, "feed-forward width");
+  app->add_option("--dropout", o.model.dropout, "dropout probability");
+  app->add_option("--max-length", o.model.max_length, "longest sentence (tokens) the model accepts");
+  app->add_flag("--pre-norm", o.model.norm_first, "layer norm before each sublayer instead of after");
+  app->add_option("--min-freq", o.min_freq, "words seen fewer times in training become <unk>");
+}
+
+void add_train_options(CLI::App* app, Options& o) {
+  app->add_option("--epochs", o.train.epochs, "passes over the training set");
+  app->add_option("--batch-size", o.train.batch_size, "sentence pairs per step");
+  app->add_option("--lr", o.train.lr, "Noam schedule factor: lr = f·d^-1/2·min(step^-1/2, step·warmup^-3/2)");
+  app->add_option("--warmup", o.train.warmup_steps, "warm-up steps of the schedule");
+  app->add_option("--label-smoothing", o.train.label_smoothing, "label smoothing of the loss");
+  app->add_option("--clip", o.train.clip_norm, "gradient norm clipping (0 = off)");
+  app->add_option("--eval-sentences", o.train.eval_sentences, "validation sentences scored after each epoch");
+  app->add_option("--out", o.out, "directory for the checkpoint, the training curve and the heatmaps");
+  app->add_flag("--resume", o.train.resume, "continue from <out>/model.safetensors");
+}
+
+void add_decode_options(CLI::App* app, Options& o) {
+  app->add_option("--beam", o.beam, "beam size (1 = greedy)");
+  app->add_option("--length-penalty", o.length_penalty, "GNMT length penalty alpha for beam search");
+}
+
+Vocab build_vocab(const std::vector<std::vector<std::string>>& sentences, int64_t min_freq) {
+  return Vocab::build(sentences, min_freq);
+}
+
+std::string checkpoint_path(const Options& o) {
+  return o.checkpoint.empty() ? (std::filesystem::path(o.out) / "model.safetensors").string() : o.checkpoint;
+}
+
+void print_samples(const Dataset& data, const std::vector<std::vector<std::string>>& hyps, int64_t count) {
+  for (int64_t i = 0; i < std::min<int64_t>(count, static_cast<int64_t>(hyps.size())); ++i) {
+    fmt::print("  source     {}\n", detokenize(data.source_tokens[i]));
+    fmt::print("  reference  {}\n", detokenize(data.target_tokens[i]));
+    fmt::print("  tessera    {}{}\n\n", detokenize(hyps[i]), hyps[i] == data.target_tokens[i] ? "   ✓" : "");
+  }
+}
+
+// ---------------- commands ----------------
+struct Trained {
+  std::shared_ptr<TranslatorModel> model;
+  Vocab source_vocab, target_vocab;
+  Dataset test;
+  std::vector<EpochRecord> history;
+};
+
+Trained run_train(Options& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const Corpus corpus = load_corpus(o.data, o.train.seed, o.bundled_pairs);
+  TS_CHECK(!corpus.train.empty(), "train: no training pairs in '{}'", o.data);
+  Trained t;
+  t.source_vocab = build_vocab(tokenized(corpus.train, true), o.min_freq);
+  t.target_vocab = build_vocab(tokenized(corpus.train, false), o.min_freq);
+  o.model.source_vocab_size = t.source_vocab.size();
+  o.model.target_vocab_size = t.target_vocab.size();
+  size_t dropped = 0;
+  const Dataset train_set = make_dataset(corpus.train, t.source_vocab, t.target_vocab, o.model.max_length, &dropped);
+  const Dataset valid_set = make_dataset(corpus.valid, t.source_vocab, t.target_vocab, o.model.max_length);
+  t.test = make_dataset(corpus.test, t.source_vocab, t.target_vocab, o.model.max_length);
+  fmt::print(stderr, "data '{}': {} training pairs ({} too long, dropped), {} validation, {} test; vocabularies {} / {}\n",
+             o.data, train_set.size(), dropped, valid_set.size(), t.test.size(), t.source_vocab.size(),
+             t.target_vocab.size());
+
+  manual_seed(o.train.seed);  // the initial weights
+  t.model = std::make_shared<TranslatorModel>(o.model);
+  fmt::print(stderr, "model: d_model {}, {} heads, {}+{} layers, ffn {}, {} parameters\n", o.model.d_model,
+             o.model.nhead, o.model.encoder_layers, o.model.decoder_layers, o.model.dim_feedforward,
+             t.model->num_parameters());
+  std::filesystem::create_directories(o.out);
+  o.train.checkpoint = checkpoint_path(o);
+  o.train.curve_svg = (std::filesystem::path(o.out) / "training_curve.svg").string();
+  o.train.data = o.data;
+  o.train.bundled_pairs = static_cast<int64_t>(o.bundled_pairs);
+  t.history = train(*t.model, t.source_vocab, t.target_vocab, train_set, valid_set, o.train);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print(stderr, "trained in {:.1f} s; checkpoint {}\n", seconds, o.train.checkpoint);
+  return t;
+}
+
+void run_eval(TranslatorModel& model, const Vocab& target_vocab, const Dataset& test, const Options& o) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::vector<std::string>> hyps;
+  const double greedy = evaluate_bleu(model, target_vocab, test, 1, 0, &hyps);
+  const double t_greedy = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print("test BLEU (greedy): {:.2f} on {} sentences ({:.1f} s)\n", greedy, test.size(), t_greedy);
+  if (o.beam > 1) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::vector<std::string>> beam_hyps;
+    const double beam = evaluate_bleu(model, target_vocab, test, o.beam, 0, &beam_hyps, 32);
+    const double t_beam = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print("test BLEU (beam {}): {:.2f} ({:.1f} s)\n", o.beam, beam, t_beam);
+    hyps = std::move(beam_hyps);
+  }
+  fmt::print("sample translations:\n");
+  print_samples(test, hyps, o.samples);
+}
+
+void translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, const std::string& sentence,
+                   const Options& o) {
+  std::vector<std::string> unknown;
+  std::vector<int64_t> ids;
+  try {
+    ids = encode_sentence(sentence, sv, &unknown);
+  } catch (const Error& e) {
+    fmt::print(stderr, "skipped: {}\n", e.what());
+    return;
+  }
+  if (!unknown.empty()) {
+    std::string list;
+    for (const auto& w : unknown) list += (list.empty() ? "" : ", ") + w;
+    fmt::print(stderr, "note: not in the vocabulary, translated as <unk>: {}\n", list);
+  }
+  if (static_cast<int64_t>(ids.size()) > model.config.max_length) {
+    fmt::print(stderr, "skipped: the sentence has {} tokens, the model takes at most {}\n", ids.size(),
+               model.config.max_length);
+    return;
+  }
+  DecodeOptions d;
+  d.beam_size = o.beam;
+  d.length_penalty = o.length_penalty;
+  fmt::print("{}\n", detokenize(tv.decode(translate_ids(model, {ids}, d)[0])));
+}
+
+// Heatmaps of every layer and head for one sentence: cross-attention (target rows × source
+// columns), encoder self-attention and decoder self-attention, as SVG.
+std::vector<std::string> write_attention(TranslatorModel& model, const Vocab& sv, const Vocab& tv,
+                                         const std::string& sentence, const std::string& out_dir, const Options& o) {
+  std::vector<std::string> unknown;
+  const std::vector<int64_t> source_ids = encode_sentence(sentence, sv, &unknown);
+  DecodeOptions d;
+  d.beam_size = o.beam;
+  d.length_penalty = o.length_penalty;
+  const std::vector<int64_t> output = translate_ids(model, {source_ids}, d)[0];
+  // teacher-forced pass over the translation to collect full [1, H, Lq, Lk] maps per layer
+  std::vector<int64_t> target_input{1};
+  target_input.insert(target_input.end(), output.begin(), output.end());
+  const auto s = static_cast<int64_t>(source_ids.size()), t = static_cast<int64_t>(target_input.size());
+  model.eval();
+  model.transformer->keep_attention(true);
+  {
+    NoGradGuard no_grad;
+    const IndexTensor source(source_ids, Shape{1, s});
+    model.forward(source, non_padding_mask(source), IndexTensor(target_input, Shape{1, t}), Tensor());
+  }
+  model.transformer->keep_attention(false);
+  std::vector<std::string> source_labels, input_labels, output_labels;
+  for (int64_t id : source_ids) source_labels.push_back(sv.token(id));
+  for (int64_t id : target_input) input_labels.push_back(tv.token(id));
+  for (int64_t id : output) output_labels.push_back(tv.token(id));
+  output_labels.push_back("<eos>");
+
+  auto maps_of = [&](const auto& layers, auto attention_of, const std::vector<std::string>& rows,
+                     const std::vector<std::string>& cols) {
+    std::vector<examples::Heatmap> maps;
+    int64_t layer_index = 0;
+    for (const auto& layer : layers) {
+      const Tensor& w = attention_of(*layer)->last_weights;  // [1, H, Lq, Lk]
+      const int64_t heads = w.shape()[1], lq = w.shape()[2], lk = w.shape()[3];
+      for (int64_t h = 0; h < heads; ++h) {
+        examples::Heatmap m;
+        m.title = fmt::format("layer {} head {}", layer_index + 1, h + 1);
+        m.row_labels = rows, m.column_labels = cols, m.rows = lq, m.cols = lk;
+        m.values.assign(w.data() + h * lq * lk, w.data() + (h + 1) * lq * lk);
+        maps.push_back(std::move(m));
+      }
+      ++layer_index;
+    }
+    return maps;
+  };
+  const auto& enc = *model.transformer->encoder->layers;
+  const auto& dec = *model.transformer->decoder->layers;
+  const int columns = static_cast<int>(model.config.nhead);
+  const std::string quoted = detokenize(tokenize(preprocess(sentence))) + "  →  " + detokenize(tv.decode(output));
+  struct Figure {
+    std::string file, title;
+    std::vector<examples::Heatmap> maps;
+  };
+  std::vector<Figure> figures = {
+      {"cross_attention.svg", "decoder cross-attention (rows: predicted target token, columns: source)  " + quoted,
+       maps_of(dec, [](const nn::TransformerDecoderLayer& l) { return l.multihead_attn; }, output_labels,
+               source_labels)},
+      {"encoder_self_attention.svg", "encoder self-attention  " + quoted,
+       maps_of(enc, [](const nn::TransformerEncoderLayer& l) { return l.self_attn; }, source_labels, source_labels)},
+      {"decoder_self_attention.svg", "decoder self-attention (causal)  " + quoted,
+       maps_of(dec, [](const nn::TransformerDecoderLayer& l) { return l.self_attn; }, input_labels, input_labels)},
+  };
+  std::filesystem::create_directories(out_dir);
+  std::vector<std::string> written;
+  for (const Figure& f : figures) {
+    const std::string path = (std::filesystem::path(out_dir) / f.file).string();
+    examples::write_file_atomically(path, examples::svg_heatmaps(f.maps, columns, f.title));
+    written.push_back(path);
+  }
+  return written;
+}
+
+Checkpoint open_checkpoint(const Options& o) {
+  const std::string path = checkpoint_path(o);
+  TS_CHECK(std::filesystem::exists(path), "no checkpoint at {}: train one first (translator train --out {}) or pass "
+           "--checkpoint", path, std::filesystem::path(path).parent_path().string());
+  return load_checkpoint(path);
+}
+
+std::vector<std::string> sentences_or_stdin(const std::vector<std::string>& given) {
+  if (!given.empty()) return given;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(std::cin, line);) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tessera translator: a Transformer encoder–decoder, trained and explained end to end"};
+  app.require_subcommand(1);
+  Options o;
+  int threads = 0;
+  app.add_option("--threads", threads, "worker threads (0 = all cores)");
+
+  CLI::App* demo = app.add_subcommand("demo", "train on the bundled English→French corpus, evaluate, translate, "
+                                              "draw the attention");
+  add_model_options(demo, o);
+  add_train_options(demo, o);
+  demo->add_option("--bundled-pairs", o.bundled_pairs, "sentence pairs the bundled generator makes");
+  demo->add_option("--seed", o.train.seed, "seed of every random choice");
+
+  CLI::App* train_cmd = app.add_subcommand("train", "train a translator and save a checkpoint after every epoch");
+  add_data_options(train_cmd, o);
+  add_model_options(train_cmd, o);
+  add_train_options(train_cmd, o);
+
+  CLI::App* translate_cmd = app.add_subcommand("translate", "translate sentences given as arguments, or stdin lines");
+  translate_cmd->add_option("sentences", o.sentences, "English sentences (none: read lines from stdin)");
+  translate_cmd->add_option("--checkpoint", o.checkpoint, "checkpoint file (default <out>/model.safetensors)");
+  translate_cmd->add_option("--out", o.out, "run directory");
+  add_decode_options(translate_cmd, o);
+
+  CLI::App* eval_cmd = app.add_subcommand("eval", "BLEU on the held-out test split, with sample translations");
+  eval_cmd->add_option("--checkpoint", o.checkpoint, "checkpoint file (default <out>/model.safetensors)");
+  eval_cmd->add_option("--out", o.out, "run directory");
+  eval_cmd->add_option("--samples", o.samples, "sample translations to print");
+  add_data_options(eval_cmd, o);
+  add_decode_options(eval_cmd, o);
+
+  CLI::App* attention_cmd = app.add_subcommand("attention", "write attention heatmaps (SVG) for one sentence");
+  attention_cmd->add_option("sentence", o.sentences, "the English sentence")->required();
+  attention_cmd->add_option("--checkpoint", o.checkpoint, "checkpoint file (default <out>/model.safetensors)");
+  attention_cmd->add_option("--out", o.out, "run directory (the SVGs go to <out>/attention/)");
+  add_decode_options(attention_cmd, o);
+
+  CLI::App* prepare_cmd = app.add_subcommand("prepare", "extract English–German pairs from dict-freedict-eng-deu "
+                                                        "into TSV files");
+  std::string prepare_dir = "data/freedict-eng-deu";
+  prepare_cmd->add_option("--dir", prepare_dir, "where train.tsv, valid.tsv and test.tsv go");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (threads > 0) set_num_threads(threads);
+    if (*demo) {
+      if (o.out == "runs/translator") o.out = "runs/demo";
+      o.data = "bundled";
+      const auto start = std::chrono::steady_clock::now();
+      Trained t = run_train(o);
+      run_eval(*t.model, t.target_vocab, t.test, o);
+      fmt::print("translations (beam {}):\n", o.beam);
+      for (const char* s : {"I am a student.", "She is not happy.", "We are teachers.", "They like music."}) {
+        fmt::print("  {:<22}→ ", s);
+        std::fflush(stdout);
+        translate_one(*t.model, t.source_vocab, t.target_vocab, s, o);
+      }
+      const auto files = write_attention(*t.model, t.source_vocab, t.target_vocab, "I am a student.",
+                                         (std::filesystem::path(o.out) / "attention").string(), o);
+      fmt::print("\nfiles:\n  {}  (checkpoint)\n  {}  (loss and BLEU per epoch)\n", checkpoint_path(o),
+                 (std::filesystem::path(o.out) / "training_curve.svg").string());
+      for (const auto& f : files) fmt::print("  {}\n", f);
+      fmt::print("demo finished in {:.1f} s\n",
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    } else if (*train_cmd) {
+      run_train(o);
+    } else if (*translate_cmd) {
+      Checkpoint c = open_checkpoint(o);
+      for (const std::string& s : sentences_or_stdin(o.sentences))
+        translate_one(*c.model, c.source_vocab, c.target_vocab, s, o);
+    } else if (*eval_cmd) {
+      Checkpoint c = open_checkpoint(o);
+      if (eval_cmd->count("--data") == 0) o.data = c.data;  // the split it was trained with
+      if (eval_cmd->count("--seed") == 0) o.train.seed = c.seed;
+      if (eval_cmd->count("--bundled-pairs") == 0) o.bundled_pairs = static_cast<size_t>(c.bundled_pairs);
+      const Corpus corpus = load_corpus(o.data, o.train.seed, o.bundled_pairs);
+      const Dataset test = make_dataset(corpus.test, c.source_vocab, c.target_vocab, c.config.max_length);
+      run_eval(*c.model, c.target_vocab, test, o);
+    } else if (*attention_cmd) {
+      Checkpoint c = open_checkpoint(o);
+      const auto dir = std::filesystem::path(checkpoint_path(o)).parent_path() / "attention";
+      for (const auto& f : write_attention(*c.model, c.source_vocab, c.target_vocab, o.sentences.at(0), dir.string(), o))
+        fmt::print("{}\n", f);
+    } else if (*prepare_cmd) {
+      const Corpus corpus = split_by_hash(extract_freedict_pairs(), 0.05, 0.1);
+      std::filesystem::create_directories(prepare_dir);
+      for (const auto& [name, pairs] : {std::pair{"train", &corpus.train}, {"valid", &corpus.valid},
+                                        {"test", &corpus.test}}) {
+        std::string text;
+        for (const SentencePair& p : *pairs) text += p.source + "\t" + p.target + "\n";
+        const std::string path = (std::filesystem::path(prepare_dir) / (std::string(name) + ".tsv")).string();
+        examples::write_file_atomically(path, text);
+        fmt::print("{}: {} pairs\n", path, pairs->size());
+      }
+    }
+  } catch (const Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

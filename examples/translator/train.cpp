@@ -1,0 +1,271 @@
+#include "examples/translator/train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "examples/common/progress.h"
+#include "examples/common/svg.h"
+#include "examples/common/files.h"
+#include "examples/translator/batching.h"
+#include "examples/translator/bleu.h"
+#include "examples/translator/decode.h"
+#include "nn/loss.h"
+#include "nn/lr_scheduler.h"
+#include "nn/optim.h"
+#include "nn/safetensors.h"
+
+namespace translator {
+
+using namespace tessera;
+
+namespace {
+
+constexpr int64_t kEos = 2;
+
+// Prefixes every name of `from` with `prefix` into `into`.
+void add_prefixed(nn::StateDict& into, const std::string& prefix, const nn::StateDict& from) {
+  for (const auto& [name, tensor] : from) into.insert(prefix + name, tensor);
+}
+
+// The entries of `all` whose names start with `prefix`, with the prefix removed.
+nn::StateDict with_prefix(const nn::StateDict& all, const std::string& prefix) {
+  nn::StateDict out;
+  for (const auto& [name, tensor] : all)
+    if (name.rfind(prefix, 0) == 0) out.insert(name.substr(prefix.size()), tensor);
+  return out;
+}
+
+nlohmann::json history_json(const std::vector<EpochRecord>& history) {
+  nlohmann::json h = nlohmann::json::array();
+  for (const EpochRecord& r : history)
+    h.push_back({{"epoch", r.epoch},
+                 {"train_loss", r.train_loss},
+                 {"valid_bleu", r.valid_bleu},
+                 {"seconds", r.seconds},
+                 {"tokens_per_second", r.tokens_per_second}});
+  return h;
+}
+
+std::vector<EpochRecord> history_from_json(const nlohmann::json& h) {
+  std::vector<EpochRecord> out;
+  for (const auto& r : h)
+    out.push_back({r.at("epoch").get<int64_t>(), r.at("train_loss").get<double>(), r.at("valid_bleu").get<double>(),
+                   r.at("seconds").get<double>(), r.at("tokens_per_second").get<double>()});
+  return out;
+}
+
+void write_curve(const std::string& path, const std::vector<EpochRecord>& history) {
+  examples::Series loss{"training loss", {}, {}}, bleu{"validation BLEU", {}, {}};
+  for (const EpochRecord& r : history) {
+    loss.x.push_back(static_cast<double>(r.epoch)), loss.y.push_back(r.train_loss);
+    bleu.x.push_back(static_cast<double>(r.epoch)), bleu.y.push_back(r.valid_bleu);
+  }
+  examples::LinePlot plot;
+  plot.title = "translator training";
+  plot.x_label = "epoch";
+  plot.y_label = "loss (label-smoothed cross-entropy)";
+  plot.series = {loss, bleu};
+  plot.second_axis_for_last = true;
+  examples::write_file_atomically(path, examples::svg_line_plot(plot));
+}
+
+// One Noam-scheduled Adam over the model, as in the paper: betas (0.9, 0.98), eps 1e-9.
+struct Optimization {
+  Optimization(TranslatorModel& model, const TrainOptions& o)
+      : adam(model.parameters(), nn::optim::AdamOptions{1.0, {0.9, 0.98}, 1e-9, 0, false}),
+        schedule(adam, model.config.d_model, o.warmup_steps, o.lr) {}
+  nn::optim::Adam adam;
+  nn::optim::NoamLR schedule;
+};
+
+void save_checkpoint(const std::string& path, TranslatorModel& model, const Vocab& source_vocab,
+                     const Vocab& target_vocab, const Optimization& opt, const TrainOptions& options, int64_t epoch,
+                     const std::vector<EpochRecord>& history) {
+  nn::StateDict tensors;
+  add_prefixed(tensors, "model.", model.state_dict());
+  add_prefixed(tensors, "optimizer.", opt.adam.state_dict());
+  add_prefixed(tensors, "scheduler.", opt.schedule.state_dict());
+  nlohmann::json training = {{"epoch", epoch},
+                             {"seed", options.seed},
+                             {"batch_size", options.batch_size},
+                             {"lr", options.lr},
+                             {"warmup_steps", options.warmup_steps},
+                             {"label_smoothing", options.label_smoothing},
+                             {"clip_norm", options.clip_norm},
+                             {"data", options.data},
+                             {"bundled_pairs", options.bundled_pairs},
+                             {"history", history_json(history)}};
+  nn::save_safetensors(path, tensors,
+                       {{"format", "pt"},
+                        {"config", model.config.to_json()},
+                        {"source_vocab", source_vocab.to_json()},
+                        {"target_vocab", target_vocab.to_json()},
+                        {"training", training.dump()}});
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> tokenized(const std::vector<SentencePair>& pairs, bool source_side) {
+  std::vector<std::vector<std::string>> out;
+  out.reserve(pairs.size());
+  for (const SentencePair& p : pairs) out.push_back(tokenize(preprocess(source_side ? p.source : p.target)));
+  return out;
+}
+
+Dataset make_dataset(const std::vector<SentencePair>& pairs, const Vocab& source_vocab, const Vocab& target_vocab,
+                     int64_t max_tokens, size_t* dropped) {
+  Dataset d;
+  size_t skipped = 0;
+  for (const SentencePair& p : pairs) {
+    std::vector<std::string> s = tokenize(preprocess(p.source)), t = tokenize(preprocess(p.target));
+    if (s.empty() || t.empty() || static_cast<int64_t>(s.size()) >= max_tokens ||
+        static_cast<int64_t>(t.size()) >= max_tokens) {
+      ++skipped;
+      continue;
+    }
+    d.source_ids.push_back(source_vocab.encode(s));
+    d.target_ids.push_back(target_vocab.encode(t));
+    d.source_tokens.push_back(std::move(s));
+    d.target_tokens.push_back(std::move(t));
+  }
+  if (dropped) *dropped = skipped;
+  return d;
+}
+
+std::vector<int64_t> encode_sentence(const std::string& sentence, const Vocab& source_vocab,
+                                     std::vector<std::string>* unknown) {
+  const std::vector<std::string> tokens = tokenize(preprocess(sentence));
+  TS_CHECK(!tokens.empty(), "translate: the sentence is empty");
+  std::vector<int64_t> ids = source_vocab.encode(tokens, unknown);
+  ids.push_back(kEos);
+  return ids;
+}
+
+double evaluate_bleu(TranslatorModel& model, const Vocab& target_vocab, const Dataset& data, int64_t beam_size,
+                     size_t max_sentences, std::vector<std::vector<std::string>>* hypotheses, int64_t batch_size) {
+  const size_t n = max_sentences > 0 ? std::min(max_sentences, data.size()) : data.size();
+  std::vector<std::vector<std::string>> hyps, refs(data.target_tokens.begin(), data.target_tokens.begin() + n);
+  DecodeOptions options;
+  options.beam_size = beam_size;
+  for (size_t start = 0; start < n; start += static_cast<size_t>(batch_size)) {
+    const size_t end = std::min(n, start + static_cast<size_t>(batch_size));
+    std::vector<std::vector<int64_t>> sources(data.source_ids.begin() + start, data.source_ids.begin() + end);
+    for (auto& ids : sources) ids.push_back(kEos);
+    for (const auto& ids : translate_ids(model, sources, options)) hyps.push_back(target_vocab.decode(ids));
+  }
+  const double score = corpus_bleu(hyps, refs).score;
+  if (hypotheses) *hypotheses = std::move(hyps);
+  return score;
+}
+
+std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab, const Vocab& target_vocab,
+                               const Dataset& train_set, const Dataset& valid_set, const TrainOptions& options) {
+  TS_CHECK(train_set.size() > 0, "train: the training set is empty");
+  TS_CHECK(options.epochs > 0 && options.batch_size > 0, "train: epochs {} and batch size {} must be positive",
+           options.epochs, options.batch_size);
+  Optimization opt(model, options);
+  std::vector<EpochRecord> history;
+  int64_t first_epoch = 1;
+  if (options.resume) {
+    TS_CHECK(!options.checkpoint.empty(), "train: --resume needs a checkpoint path");
+    const nn::SafetensorsFile file = nn::load_safetensors(options.checkpoint);
+    const ModelConfig saved = ModelConfig::from_json(file.metadata.count("config") ? file.metadata.at("config") : "");
+    TS_CHECK(saved.to_json() == model.config.to_json(),
+             "train: {} was trained with a different model config ({}); resume with the same options",
+             options.checkpoint, saved.to_json());
+    model.load_state_dict(with_prefix(file.tensors, "model."));
+    opt.adam.load_state_dict(with_prefix(file.tensors, "optimizer."));
+    opt.schedule.load_state_dict(with_prefix(file.tensors, "scheduler."));
+    const nlohmann::json training = nlohmann::json::parse(file.metadata.at("training"));
+    first_epoch = training.at("epoch").get<int64_t>() + 1;
+    history = history_from_json(training.at("history"));
+    fmt::print(stderr, "resuming from {} after epoch {}\n", options.checkpoint, first_epoch - 1);
+  }
+
+  const nn::CrossEntropyOptions loss_options{.ignore_index = 0, .label_smoothing = options.label_smoothing};
+  for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
+    // Every random choice of the epoch (batch order, dropout) derives from (seed, epoch).
+    manual_seed(options.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    const std::vector<Batch> batches =
+        make_batches(train_set.source_ids, train_set.target_ids, options.batch_size, true, options.seed, epoch);
+    model.train();
+    examples::ProgressBar bar(fmt::format("epoch {}/{}", epoch, options.epochs), static_cast<int64_t>(batches.size()),
+                              "batches");
+    const auto start = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    int64_t tokens = 0, step = 0;
+    for (const Batch& batch : batches) {
+      ++step;
+      const Tensor source_mask = non_padding_mask(batch.source);
+      const Tensor logits = model.forward(batch.source, source_mask, batch.target_input, Tensor());  // [B, T, V]
+      const int64_t v = logits.shape()[2];
+      const Tensor loss = nn::cross_entropy(reshape(logits, Shape{-1, v}),
+                                            batch.target_output.reshape(Shape{batch.target_output.numel()}), loss_options);
+      const double value = loss.item();
+      TS_CHECK(std::isfinite(value),
+               "train: the loss became {} at epoch {}, step {}; lower --lr or raise --warmup (the last checkpoint "
+               "is kept)", value, epoch, step);
+      opt.adam.zero_grad();
+      loss.backward();
+      if (options.clip_norm > 0) nn::utils::clip_grad_norm_(model.parameters(), options.clip_norm);
+      opt.adam.step();
+      opt.schedule.step();
+      loss_sum += value * static_cast<double>(batch.num_target_tokens);
+      tokens += batch.num_target_tokens;
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      bar.update(step, {{"loss", loss_sum / static_cast<double>(tokens)},
+                        {"tok/s", static_cast<double>(tokens) / std::max(seconds, 1e-9)},
+                        {"lr", opt.schedule.get_last_lr()}});
+    }
+    bar.finish();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double bleu = valid_set.size() > 0
+                            ? evaluate_bleu(model, target_vocab, valid_set, 1, static_cast<size_t>(options.eval_sentences))
+                            : 0;
+    history.push_back({epoch, loss_sum / static_cast<double>(tokens), bleu, seconds,
+                       static_cast<double>(tokens) / seconds});
+    fmt::print(stderr, "epoch {}: loss {:.4f}, validation BLEU {:.2f}, {:.1f} s, {:.0f} target tokens/s\n", epoch,
+               history.back().train_loss, bleu, seconds, history.back().tokens_per_second);
+    if (!options.checkpoint.empty())
+      save_checkpoint(options.checkpoint, model, source_vocab, target_vocab, opt, options, epoch, history);
+    if (!options.curve_svg.empty()) write_curve(options.curve_svg, history);
+  }
+  return history;
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  const nn::SafetensorsFile file = nn::load_safetensors(path);
+  for (const char* key : {"config", "source_vocab", "target_vocab", "training"})
+    TS_CHECK(file.metadata.count(key), "{}: not a translator checkpoint (its metadata has no '{}')", path, key);
+  Checkpoint c;
+  c.config = ModelConfig::from_json(file.metadata.at("config"));
+  c.source_vocab = Vocab::from_json(file.metadata.at("source_vocab"));
+  c.target_vocab = Vocab::from_json(file.metadata.at("target_vocab"));
+  TS_CHECK(c.source_vocab.size() == c.config.source_vocab_size && c.target_vocab.size() == c.config.target_vocab_size,
+           "{}: the vocabularies ({} and {} tokens) do not match the model config ({} and {})", path,
+           c.source_vocab.size(), c.target_vocab.size(), c.config.source_vocab_size, c.config.target_vocab_size);
+  c.model = std::make_shared<TranslatorModel>(c.config);
+  try {
+    c.model->load_state_dict(with_prefix(file.tensors, "model."));
+  } catch (const Error& e) {
+    fail("{}: the weights do not fit the model config: {}", path, e.what());
+  }
+  try {
+    const nlohmann::json training = nlohmann::json::parse(file.metadata.at("training"));
+    c.epoch = training.at("epoch").get<int64_t>();
+    c.history = history_from_json(training.at("history"));
+    c.data = training.value("data", std::string("bundled"));
+    c.seed = training.value("seed", uint64_t{1});
+    c.bundled_pairs = training.value("bundled_pairs", int64_t{30000});
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: the training record is damaged ({})", path, e.what());
+  }
+  return c;
+}
+
+}  // namespace translator
