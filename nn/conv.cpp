@@ -113,14 +113,15 @@ void zero_outside_columns(scalar_t* plane, const Tap& t, int64_t ow) {
 // Every entry is written (padding as 0), so col needs no zero-fill beforehand. Rows are short
 // (OW values), so stride-1 "same-width" taps copy all their rows as one run (the padding columns
 // are then zeroed over what wrapped in from the neighbouring row); other taps go row by row.
-void im2col_channels(const ConvGeometry& g, const scalar_t* x, scalar_t* col, int64_t c0, int64_t c1) {
+// Rows of col lie ld apart (ld ≥ OH·OW: the column matrices of several images side by side).
+void im2col_channels(const ConvGeometry& g, const scalar_t* x, scalar_t* col, int64_t ld, int64_t c0, int64_t c1) {
   const int64_t positions = g.positions(), ow = g.ow;
   const std::vector<Tap> all_taps = taps(g);
   for (int64_t c = c0; c < c1; ++c) {
     const scalar_t* xc = x + c * g.h * g.w;
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        scalar_t* out = col + ((c * g.kh + i) * g.kw + j) * positions;  // [OH, OW]
+        scalar_t* out = col + ((c * g.kh + i) * g.kw + j) * ld;  // [OH, OW]
         const Tap& t = all_taps[i * g.kw + j];
         if (t.cols.begin == t.cols.end || t.rows.begin == t.rows.end) {
           set_zero(out, 0, positions);
@@ -149,15 +150,15 @@ void im2col_channels(const ConvGeometry& g, const scalar_t* x, scalar_t* col, in
 // from (a pixel seen by several kernel positions gets the sum); entries that were padding are
 // dropped. Channels [c0, c1) of dx are overwritten. col is scratch: the contiguous path zeroes
 // its padding entries first, so the one-run add puts nothing on the wrapped pixels.
-void col2im_channels(const ConvGeometry& g, scalar_t* col, scalar_t* dx, int64_t c0, int64_t c1) {
-  const int64_t positions = g.positions(), ow = g.ow;
+void col2im_channels(const ConvGeometry& g, scalar_t* col, scalar_t* dx, int64_t ld, int64_t c0, int64_t c1) {
+  const int64_t ow = g.ow;
   const std::vector<Tap> all_taps = taps(g);
   for (int64_t c = c0; c < c1; ++c) {
     scalar_t* dxc = dx + c * g.h * g.w;
     set_zero(dxc, 0, g.h * g.w);
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        scalar_t* in = col + ((c * g.kh + i) * g.kw + j) * positions;  // [OH, OW]
+        scalar_t* in = col + ((c * g.kh + i) * g.kw + j) * ld;  // [OH, OW]
         const Tap& t = all_taps[i * g.kw + j];
         if (t.cols.begin == t.cols.end || t.rows.begin == t.rows.end) continue;
         if (t.contiguous) {
@@ -182,11 +183,46 @@ void col2im_channels(const ConvGeometry& g, scalar_t* col, scalar_t* dx, int64_t
 int64_t channel_grain(const ConvGeometry& g) {
   return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, g.kh * g.kw * g.positions()));
 }
-void im2col(const ConvGeometry& g, const scalar_t* x, scalar_t* col) {
-  parallel_for(g.c, channel_grain(g), [&](int64_t c0, int64_t c1) { im2col_channels(g, x, col, c0, c1); });
+void im2col(const ConvGeometry& g, const scalar_t* x, scalar_t* col, int64_t ld) {
+  parallel_for(g.c, channel_grain(g), [&](int64_t c0, int64_t c1) { im2col_channels(g, x, col, ld, c0, c1); });
 }
-void col2im(const ConvGeometry& g, scalar_t* col, scalar_t* dx) {
-  parallel_for(g.c, channel_grain(g), [&](int64_t c0, int64_t c1) { col2im_channels(g, col, dx, c0, c1); });
+void col2im(const ConvGeometry& g, scalar_t* col, scalar_t* dx, int64_t ld) {
+  parallel_for(g.c, channel_grain(g), [&](int64_t c0, int64_t c1) { col2im_channels(g, col, dx, ld, c0, c1); });
+}
+
+// ---------------- several images per GEMM ----------------
+// A small map makes a thin GEMM: [O, K] × [K, P] with P = 16 or 49 positions spends most of its
+// time packing W afresh for every image. So images go through in groups, their matrices side by
+// side — [K, count·P] instead of count × [K, P] — for one GEMM of at least kGemmColumns columns.
+constexpr int64_t kGemmColumns = 256;
+int64_t images_per_gemm(int64_t columns_per_image, int64_t images) {
+  const int64_t wanted = (kGemmColumns + columns_per_image - 1) / std::max<int64_t>(1, columns_per_image);
+  return std::max<int64_t>(1, std::min(wanted, images));
+}
+
+// images [count, rows, P] (one after another) -> side_by_side [rows, count·P]; one image is its
+// own matrix, so it is returned as it is.
+const scalar_t* side_by_side(const scalar_t* images, int64_t count, int64_t rows, int64_t P, scalar_t* buffer) {
+  if (count == 1) return images;
+  for (int64_t j = 0; j < count; ++j)
+    for (int64_t r = 0; r < rows; ++r) std::copy_n(images + (j * rows + r) * P, P, buffer + r * count * P + j * P);
+  return buffer;
+}
+// The inverse: side_by_side [rows, count·P] -> images [count, rows, P].
+void one_after_another(const scalar_t* side_by_side, int64_t count, int64_t rows, int64_t P, scalar_t* images) {
+  for (int64_t j = 0; j < count; ++j)
+    for (int64_t r = 0; r < rows; ++r) std::copy_n(side_by_side + r * count * P + j * P, P, images + (j * rows + r) * P);
+}
+
+// A scratch buffer that may not be needed (undefined): its data, or null.
+scalar_t* data_or_null(Tensor& buffer) { return buffer.defined() ? buffer.data() : nullptr; }
+
+// The column matrices of `count` images x [count, C, H, W], side by side: [K, count·P] in col
+// (a pointwise convolution's are the images themselves).
+const scalar_t* column_matrices(const ConvGeometry& g, const scalar_t* x, int64_t count, scalar_t* col) {
+  if (g.pointwise()) return side_by_side(x, count, g.c, g.positions(), col);
+  for (int64_t j = 0; j < count; ++j) im2col(g, x + j * g.c * g.h * g.w, col + j * g.positions(), count * g.positions());
+  return col;
 }
 
 // Runs f(n0, n1) over blocks of images. With at least as many images as threads: one block per
@@ -234,51 +270,56 @@ Tensor winograd_weights(const ConvGeometry& g, const scalar_t* w) {
   return u;
 }
 
-// Per-thread buffers for one image at a time.
+// Per-thread buffers for a group of up to `group` images at a time (their tiles side by side:
+// V [16, C, count·T], as the column matrices above, so small maps still make wide GEMMs).
 struct Winograd {
   const ConvGeometry& g;
   int64_t th, tw, tiles, hp, wp;  // tiles per column and row; the padded image [C, HP, WP]
   int64_t grain;                  // channels per thread when the transforms run in parallel
-  Tensor padded, transformed, products;  // [C, HP, WP], V [16, C, T], M [16, O, T]
-  explicit Winograd(const ConvGeometry& geometry)
+  int64_t group;                  // images per GEMM
+  Tensor padded, transformed, products;  // [C, HP, WP], V [16, C, group·T], M [16, O, group·T]
+  Winograd(const ConvGeometry& geometry, int64_t images)
       : g(geometry), th((g.oh + 1) / 2), tw((g.ow + 1) / 2), tiles(th * tw), hp(2 * th + 2), wp(2 * tw + 2),
-        grain(std::max<int64_t>(1, kElementwiseGrain / (16 * tiles))) {
+        grain(std::max<int64_t>(1, kElementwiseGrain / (16 * tiles))), group(images_per_gemm(tiles, images)) {
     padded = zeros({g.c, hp, wp});  // the border stays 0: only the interior is written per image
-    transformed = empty({16, g.c, tiles});
-    products = empty({16, g.o, tiles});
+    transformed = empty({16, g.c, group * tiles});
+    products = empty({16, g.o, group * tiles});
   }
 
-  // y_n [O, OH, OW] = conv(x_n) + bias, for one image x_n [C, H, W].
-  void image(const scalar_t* u, const scalar_t* x, const scalar_t* bias, scalar_t* y) {
-    transform_input(x);
-    const int64_t ct = g.c * tiles, ot = g.o * tiles;
+  // y [count, O, OH, OW] = conv(x) + bias, for count ≤ group images x [count, C, H, W].
+  void images(const scalar_t* u, const scalar_t* x, int64_t count, const scalar_t* bias, scalar_t* y) {
+    const int64_t columns = count * tiles, ct = g.c * columns, ot = g.o * columns;
+    for (int64_t j = 0; j < count; ++j) transform_input(x + j * g.c * g.h * g.w, j, columns);
     const scalar_t* v = transformed.data();
     scalar_t* m = products.data();
     for (int64_t xi = 0; xi < 16; ++xi)
-      gemm(false, false, g.o, tiles, g.c, 1, u + xi * g.o * g.c, g.c, v + xi * ct, tiles, 0, m + xi * ot, tiles);
-    transform_output(bias, y);
+      gemm(false, false, g.o, columns, g.c, 1, u + xi * g.o * g.c, g.c, v + xi * ct, columns, 0, m + xi * ot, columns);
+    for (int64_t j = 0; j < count; ++j) transform_output(bias, y + j * g.o * g.oh * g.ow, j, columns);
   }
 
-  // The weight gradient of one image, added to du [16, O, C] (overwriting it when beta = 0):
+  // The weight gradient of count ≤ group images, added to du [16, O, C] (overwriting it when beta = 0):
   //   y_t = Aᵀ (U ⊙ V_t) A  ⇒  dU = Σ_t (A dy_t Aᵀ) ⊙ V_t,  over channels: dU[ξ] += dY[ξ] V[ξ]ᵀ
   //   [O, C] += [O, T] × [T, C];  dW = Gᵀ dU G comes once at the end (winograd_weight_gradient).
-  void weight_gradient(const scalar_t* x, const scalar_t* dy, scalar_t beta, scalar_t* du) {
-    transform_input(x);
-    transform_output_gradient(dy);
-    const int64_t ct = g.c * tiles, ot = g.o * tiles;
+  void weight_gradient(const scalar_t* x, const scalar_t* dy, int64_t count, scalar_t beta, scalar_t* du) {
+    const int64_t columns = count * tiles, ct = g.c * columns, ot = g.o * columns;
+    for (int64_t j = 0; j < count; ++j) {
+      transform_input(x + j * g.c * g.h * g.w, j, columns);
+      transform_output_gradient(dy + j * g.o * g.oh * g.ow, j, columns);
+    }
     const scalar_t* v = transformed.data();
     const scalar_t* m = products.data();
     for (int64_t xi = 0; xi < 16; ++xi)
-      gemm(false, true, g.o, g.c, tiles, 1, m + xi * ot, tiles, v + xi * ct, tiles, beta, du + xi * g.o * g.c, g.c);
+      gemm(false, true, g.o, g.c, columns, 1, m + xi * ot, columns, v + xi * ct, columns, beta, du + xi * g.o * g.c,
+           g.c);
   }
 
  private:
   // V = Bᵀ d B for every 4×4 tile d of x_n (zero-padded), over channels in parallel (inline
-  // inside a parallel region).
-  void transform_input(const scalar_t* x) {
+  // inside a parallel region), into the columns of image `slot` of V [16, C, columns].
+  void transform_input(const scalar_t* x, int64_t slot, int64_t columns) {
     scalar_t* xp = padded.data();
     scalar_t* v = transformed.data();
-    const int64_t ct = g.c * tiles;
+    const int64_t ct = g.c * columns;
     parallel_for(g.c, grain, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         scalar_t* xc = xp + c * hp * wp;
@@ -291,7 +332,7 @@ struct Winograd {
         for (int64_t a = 0; a < th; ++a) {
           const scalar_t* d0 = xc + 2 * a * wp;  // rows 2a .. 2a + 3 of the padded image
           const scalar_t *d1 = d0 + wp, *d2 = d1 + wp, *d3 = d2 + wp;
-          scalar_t* out = v + c * tiles + a * tw;  // + ξ·C·T for position ξ
+          scalar_t* out = v + c * columns + slot * tiles + a * tw;  // + ξ·C·columns for position ξ
 #pragma omp simd
           for (int64_t b = 0; b < tw; ++b) {
             const int64_t s = 2 * b;
@@ -316,15 +357,15 @@ struct Winograd {
   }
 
   // y = Aᵀ M A + bias per tile, two output rows at a time, over output channels in parallel.
-  void transform_output(const scalar_t* bias, scalar_t* y) {
+  void transform_output(const scalar_t* bias, scalar_t* y, int64_t slot, int64_t columns) {
     const scalar_t* m = products.data();
-    const int64_t ot = g.o * tiles;
+    const int64_t ot = g.o * columns;
     parallel_for(g.o, grain, [&](int64_t o0, int64_t o1) {
       std::vector<scalar_t> pair(4 * tw);  // two output rows of the tile row, [2, 2·tw]
       for (int64_t o = o0; o < o1; ++o) {
         const scalar_t b_o = bias ? bias[o] : scalar_t(0);
         for (int64_t a = 0; a < th; ++a) {
-          const scalar_t* in = m + o * tiles + a * tw;  // + ξ·O·T for position ξ
+          const scalar_t* in = m + o * columns + slot * tiles + a * tw;  // + ξ·O·columns for position ξ
           scalar_t* top = pair.data();
           scalar_t* bottom = top + 2 * tw;
 #pragma omp simd
@@ -352,11 +393,11 @@ struct Winograd {
   }
 
   // The adjoint of transform_output: dY = A dy Aᵀ per 2×2 tile of dy_n [O, OH, OW] (outputs that
-  // an overhanging tile does not have count as 0), into products [16, O, T].
+  // an overhanging tile does not have count as 0), into image `slot`'s columns of products [16, O, columns].
   //   A = Aᵀᵀ: a 2-vector (y₀, y₁) goes to (y₀, y₀ + y₁, y₀ − y₁, −y₁)
-  void transform_output_gradient(const scalar_t* dy) {
+  void transform_output_gradient(const scalar_t* dy, int64_t slot, int64_t columns) {
     scalar_t* m = products.data();
-    const int64_t ot = g.o * tiles;
+    const int64_t ot = g.o * columns;
     parallel_for(g.o, grain, [&](int64_t o0, int64_t o1) {
       std::vector<scalar_t> pair(4 * tw, 0);  // two rows of dy, zero beyond OH and OW
       for (int64_t o = o0; o < o1; ++o)
@@ -374,7 +415,7 @@ struct Winograd {
           }
           const scalar_t* top = pair.data();
           const scalar_t* bottom = top + 2 * tw;
-          scalar_t* out = m + o * tiles + a * tw;  // + ξ·O·T for position ξ
+          scalar_t* out = m + o * columns + slot * tiles + a * tw;  // + ξ·O·columns for position ξ
 #pragma omp simd
           for (int64_t b = 0; b < tw; ++b) {
             const scalar_t y[2][2] = {{top[2 * b], top[2 * b + 1]}, {bottom[2 * b], bottom[2 * b + 1]}};
@@ -459,20 +500,24 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
   scalar_t* ys = out.data();
   const Tensor u = winograd_applies(g) ? winograd_weights(g, ws) : Tensor();
   for_image_blocks(g.n, [&](int64_t n0, int64_t n1) {
+    const int64_t CHW = g.c * g.h * g.w;
     if (u.defined()) {  // 3×3, stride 1: Winograd
-      Winograd winograd(g);
-      for (int64_t n = n0; n < n1; ++n) winograd.image(u.data(), xs + n * g.c * g.h * g.w, bs, ys + n * O * P);
+      Winograd winograd(g, n1 - n0);
+      for (int64_t n = n0; n < n1; n += winograd.group)
+        winograd.images(u.data(), xs + n * CHW, std::min(winograd.group, n1 - n), bs, ys + n * O * P);
       return;
     }
-    Tensor col = g.pointwise() ? Tensor() : empty({K, P});  // reused by every image of the block
-    for (int64_t n = n0; n < n1; ++n) {
-      const scalar_t* xn = xs + n * g.c * g.h * g.w;                           // [C, H, W]
-      if (!g.pointwise()) im2col(g, xn, col.data());
-      const scalar_t* cn = g.pointwise() ? xn : col.data();                      // [K, P]
-      scalar_t* yn = ys + n * O * P;                                             // [O, P]
+    const int64_t group = images_per_gemm(P, n1 - n0);
+    Tensor col = g.pointwise() && group == 1 ? Tensor() : empty({K, group * P});  // reused by every group
+    Tensor grouped = group > 1 ? empty({O, group * P}) : Tensor();
+    for (int64_t n = n0; n < n1; n += group) {
+      const int64_t count = std::min(group, n1 - n), columns = count * P;
+      const scalar_t* cn = column_matrices(g, xs + n * CHW, count, data_or_null(col));  // [K, count·P]
+      scalar_t* yn = count == 1 ? ys + n * O * P : grouped.data();               // [O, count·P]
       if (bs)
-        for (int64_t o = 0; o < O; ++o) std::fill(yn + o * P, yn + (o + 1) * P, bs[o]);
-      gemm(false, false, O, P, K, 1, ws, K, cn, P, bs ? 1 : 0, yn, P);
+        for (int64_t o = 0; o < O; ++o) std::fill(yn + o * columns, yn + (o + 1) * columns, bs[o]);
+      gemm(false, false, O, columns, K, 1, ws, K, cn, columns, bs ? 1 : 0, yn, columns);
+      if (count > 1) one_after_another(yn, count, O, P, ys + n * O * P);
     }
   });
 
@@ -500,26 +545,28 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
            const int64_t dw_size = winograd_w ? 16 * O * g.c : O * K;  // dU [16, O, C] or dW [O, K]
            std::vector<Tensor> block_sums(g.n);  // [dw_size + O]: dW (or dU) then db, at the block's first image
            for_image_blocks(g.n, [&](int64_t n0, int64_t n1) {
-             Tensor col = need_w && !g.pointwise() && !winograd_w ? empty({K, P}) : Tensor();
-             Tensor dcol = !need_x || g.pointwise() || u_flipped.defined() ? Tensor()
-                           : gt                                           ? empty({gt->rows(), gt->positions()})
-                                                                          : empty({K, P});
-             std::optional<Winograd> weight_winograd, input_winograd;
-             if (winograd_w) weight_winograd.emplace(g);
-             if (u_flipped.defined()) input_winograd.emplace(*gt);
+             const int64_t CHW = g.c * g.h * g.w, images = n1 - n0;
              Tensor sums = need_w || need_b ? empty({dw_size + O}) : Tensor();
-             for (int64_t n = n0; n < n1; ++n) {
-               const scalar_t* xn = xs + n * g.c * g.h * g.w;
-               const scalar_t* gn = gs + n * O * P;  // dy_n [O, P]
-               const scalar_t beta = n == n0 ? 0 : 1;  // the first image overwrites, the rest add
-               if (winograd_w) {
-                 weight_winograd->weight_gradient(xn, gn, beta, sums.data());
-               } else if (need_w) {
-                 if (!g.pointwise()) im2col(g, xn, col.data());
-                 gemm(false, true, O, K, P, 1, gn, P, g.pointwise() ? xn : col.data(), P, beta, sums.data(), K);
+             if (winograd_w) {
+               Winograd winograd(g, images);
+               for (int64_t n = n0; n < n1; n += winograd.group)  // the first group overwrites, the rest add
+                 winograd.weight_gradient(xs + n * CHW, gs + n * O * P, std::min(winograd.group, n1 - n),
+                                          n == n0 ? 0 : 1, sums.data());
+             } else if (need_w) {
+               const int64_t group = images_per_gemm(P, images);
+               Tensor col = g.pointwise() && group == 1 ? Tensor() : empty({K, group * P});
+               Tensor dy_side = group > 1 ? empty({O, group * P}) : Tensor();
+               for (int64_t n = n0; n < n1; n += group) {
+                 const int64_t count = std::min(group, n1 - n), columns = count * P;
+                 const scalar_t* cn = column_matrices(g, xs + n * CHW, count, data_or_null(col));  // [K, count·P]
+                 const scalar_t* dyn = side_by_side(gs + n * O * P, count, O, P, data_or_null(dy_side));  // [O, count·P]
+                 gemm(false, true, O, K, columns, 1, dyn, columns, cn, columns, n == n0 ? 0 : 1, sums.data(), K);
                }
-               if (need_b) {
-                 scalar_t* db = sums.data() + dw_size;
+             }
+             if (need_b) {
+               scalar_t* db = sums.data() + dw_size;
+               for (int64_t n = n0; n < n1; ++n) {
+                 const scalar_t* gn = gs + n * O * P;  // dy_n [O, P]
                  for (int64_t o = 0; o < O; ++o) {
                    scalar_t s = 0;
 #pragma omp simd reduction(+ : s)
@@ -527,19 +574,36 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
                    db[o] = n == n0 ? s : db[o] + s;  // not beta · db: 0 · (recycled NaN) is NaN
                  }
                }
-               if (need_x) {
-                 scalar_t* dxn = dx.data() + n * g.c * g.h * g.w;
-                 if (g.pointwise()) {
-                   gemm(true, false, K, P, O, 1, ws, K, gn, P, 0, dxn, P);
-                 } else if (input_winograd) {
-                   input_winograd->image(u_flipped.data(), gn, nullptr, dxn);
-                 } else if (gt) {
-                   im2col(*gt, gn, dcol.data());
-                   gemm(false, false, g.c, gt->positions(), gt->rows(), 1, flipped.data(), gt->rows(), dcol.data(),
-                        gt->positions(), 0, dxn, gt->positions());
+             }
+             if (need_x && u_flipped.defined()) {
+               Winograd winograd(*gt, images);
+               for (int64_t n = n0; n < n1; n += winograd.group)
+                 winograd.images(u_flipped.data(), gs + n * O * P, std::min(winograd.group, n1 - n), nullptr,
+                                 dx.data() + n * CHW);
+             } else if (need_x) {
+               // The GEMM's output: [C, count·H·W] (pointwise, or a convolution by w̃), else dcol [K, count·P].
+               const int64_t out_rows = g.pointwise() || gt ? g.c : K, out_positions = g.pointwise() || gt ? g.h * g.w : P;
+               const int64_t group = images_per_gemm(gt ? gt->positions() : P, images);
+               Tensor dy_side = group > 1 && !gt ? empty({O, group * P}) : Tensor();
+               Tensor dcol = gt ? empty({gt->rows(), group * gt->positions()}) : Tensor();  // im2col'(dy)
+               Tensor result = group > 1 || !(g.pointwise() || gt) ? empty({out_rows, group * out_positions}) : Tensor();
+               for (int64_t n = n0; n < n1; n += group) {
+                 const int64_t count = std::min(group, n1 - n);
+                 const scalar_t* gn = gs + n * O * P;
+                 scalar_t* dxn = dx.data() + n * CHW;
+                 scalar_t* r = count == 1 && (g.pointwise() || gt) ? dxn : data_or_null(result);  // [out_rows, columns]
+                 const int64_t columns = count * out_positions;
+                 if (gt) {
+                   const scalar_t* cn = column_matrices(*gt, gn, count, dcol.data());
+                   gemm(false, false, g.c, columns, gt->rows(), 1, flipped.data(), gt->rows(), cn, columns, 0, r, columns);
                  } else {
-                   gemm(true, false, K, P, O, 1, ws, K, gn, P, 0, dcol.data(), P);
-                   col2im(g, dcol.data(), dxn);
+                   gemm(true, false, K, columns, O, 1, ws, K, side_by_side(gn, count, O, P, data_or_null(dy_side)), columns, 0, r,
+                        columns);
+                 }
+                 if (g.pointwise() || gt) {
+                   if (count > 1) one_after_another(r, count, g.c, out_positions, dxn);
+                 } else {
+                   for (int64_t j = 0; j < count; ++j) col2im(g, r + j * P, dxn + j * CHW, columns);
                  }
                }
              }

@@ -137,6 +137,12 @@ TEST_CASE("conv2d: im2col + GEMM equals the seven-loop reference (values and all
       {{2, 1, 5, 6}, {1, 1, 3, 3}, 1, 2},
       {{1, 3, 4, 4}, {2, 3, 3, 3}, 1, 3},
       {{2, 3, 4, 7}, {2, 3, 3, 3}, 1, {0, 1}},
+      // small maps go through several images per GEMM (side by side); 6 images of 128 outputs
+      // (or Winograd tiles) make groups of 2, and a block of 3 images ends on a group of 1
+      {{6, 4, 8, 16}, {3, 4, 1, 1}},                              // 1×1
+      {{6, 3, 16, 32}, {4, 3, 3, 3}, 2, 1},                       // im2col, col2im
+      {{6, 2, 8, 16}, {3, 2, 5, 5}, 1, 2},                        // 5×5: dx as a convolution by w̃
+      {{6, 2, 32, 16}, {3, 2, 3, 3}, 1, 1},                       // Winograd
   };
   uint64_t seed = 10;
   for (const Config& cfg : configs) {
