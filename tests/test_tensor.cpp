@@ -1,4 +1,7 @@
 // tests/test_tensor.cpp — making tensors, views, printing, IndexTensor.
+#include <algorithm>
+#include <vector>
+
 #include "tests/helpers.h"
 
 using namespace tessera;
@@ -80,4 +83,16 @@ TEST_CASE("IndexTensor holds int64 values with a shape") {
   CHECK(ix.data()[3] == 4);
   CHECK(ix.reshape({4}).dim() == 1);
   CHECK(throws_with([] { IndexTensor({1, 2, 3}, {2, 2}); }, "cannot fill"));
+}
+
+// GCC 12 with AVX-512VL turns a constant vector whose second half is zero into a broadcast of
+// its first value (meson.build turns AVX-512 code generation off for it). If this fails, the
+// compiler miscompiles constants everywhere: rebuild with -Dnative=false.
+TEST_CASE("the toolchain builds constant vectors correctly (GCC 12 AVX-512 miscompile)") {
+  const std::vector<int> ints{3, 3, 3, 3, 0, 0, 0, 0};
+  const std::vector<float> floats{1, 1, 1, 1, 1, 1, 0, 0};
+  CHECK(ints[4] == 0);
+  CHECK(floats[6] == 0);
+  CHECK(std::count(ints.begin(), ints.end(), 0) == 4);
+  CHECK(std::count(floats.begin(), floats.end(), 0.0f) == 2);
 }
