@@ -13,27 +13,18 @@
 #include "examples/attention_cnn/model.h"
 #include "examples/attention_cnn/train.h"
 #include "nn/safetensors.h"
+#include "tests/examples_helpers.h"
 #include "tests/helpers.h"
 
 using namespace attention_cnn;
 using namespace tessera;
+using tessera::testing::same_state;
+using tessera::testing::TempDir;
 using tessera::testing::throws_with;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("tessera_test_attention_cnn_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 // `count` size x size images of `classes` classes: class k is a bright 3 x 3 square at a
 // class-specific place on a noisy background.
@@ -62,17 +53,6 @@ ModelConfig tiny_config() {
   return c;
 }
 
-bool same_state(const nn::StateDict& a, const nn::StateDict& b) {
-  if (a.size() != b.size()) return false;
-  for (const auto& [name, tensor] : a) {
-    if (!b.contains(name)) return false;
-    if (tensor.to_vector() != b.at(name).to_vector()) {
-      MESSAGE("differs: " << name);
-      return false;
-    }
-  }
-  return true;
-}
 
 }  // namespace
 

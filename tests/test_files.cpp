@@ -1,6 +1,8 @@
 // Tests for examples/common/files.h.
 #include <doctest/doctest.h>
 
+#include "tests/examples_helpers.h"
+
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -13,18 +15,10 @@ using namespace examples;
 using tessera::testing::throws_with;
 namespace fs = std::filesystem;
 
+using tessera::testing::TempDir;
+
 namespace {
 
-// A fresh empty directory under the system's temporary directory, removed at the end.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("tessera_test_files_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 }  // namespace
 

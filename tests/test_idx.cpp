@@ -1,6 +1,8 @@
 // Tests for examples/attention_cnn/idx.h: IDX files made here, gzipped with zlib.
 #include <doctest/doctest.h>
 
+#include "tests/examples_helpers.h"
+
 #include <unistd.h>
 #include <zlib.h>
 
@@ -14,20 +16,10 @@ using namespace attention_cnn;
 using tessera::testing::throws_with;
 namespace fs = std::filesystem;
 
+using tessera::testing::TempDir;
+
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("tessera_test_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::string be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>((v >> 16) & 0xFF), static_cast<char>((v >> 8) & 0xFF),

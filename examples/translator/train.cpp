@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -184,7 +185,8 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     const nlohmann::json training = nlohmann::json::parse(file.metadata.at("training"));
     first_epoch = training.at("epoch").get<int64_t>() + 1;
     history = history_from_json(training.at("history"));
-    fmt::print(stderr, "resuming from {} after epoch {}\n", options.checkpoint, first_epoch - 1);
+    if (options.progress)
+      fmt::print(stderr, "resuming from {} after epoch {}\n", options.checkpoint, first_epoch - 1);
   }
 
   const nn::CrossEntropyOptions loss_options{.ignore_index = 0, .label_smoothing = options.label_smoothing};
@@ -194,8 +196,9 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     const std::vector<Batch> batches =
         make_batches(train_set.source_ids, train_set.target_ids, options.batch_size, true, options.seed, epoch);
     model.train();
-    examples::ProgressBar bar(fmt::format("epoch {}/{}", epoch, options.epochs), static_cast<int64_t>(batches.size()),
-                              "batches");
+    std::optional<examples::ProgressBar> bar;
+    if (options.progress)
+      bar.emplace(fmt::format("epoch {}/{}", epoch, options.epochs), static_cast<int64_t>(batches.size()), "batches");
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
     int64_t tokens = 0, step = 0;
@@ -218,19 +221,21 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
       loss_sum += value * static_cast<double>(batch.num_target_tokens);
       tokens += batch.num_target_tokens;
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      bar.update(step, {{"loss", loss_sum / static_cast<double>(tokens)},
-                        {"tok/s", static_cast<double>(tokens) / std::max(seconds, 1e-9)},
-                        {"lr", opt.schedule.get_last_lr()}});
+      if (bar)
+        bar->update(step, {{"loss", loss_sum / static_cast<double>(tokens)},
+                           {"tok/s", static_cast<double>(tokens) / std::max(seconds, 1e-9)},
+                           {"lr", opt.schedule.get_last_lr()}});
     }
-    bar.finish();
+    if (bar) bar->finish();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double bleu = valid_set.size() > 0
                             ? evaluate_bleu(model, target_vocab, valid_set, 1, static_cast<size_t>(options.eval_sentences))
                             : 0;
     history.push_back({epoch, loss_sum / static_cast<double>(tokens), bleu, seconds,
                        static_cast<double>(tokens) / seconds});
-    fmt::print(stderr, "epoch {}: loss {:.4f}, validation BLEU {:.2f}, {:.1f} s, {:.0f} target tokens/s\n", epoch,
-               history.back().train_loss, bleu, seconds, history.back().tokens_per_second);
+    if (options.progress)
+      fmt::print(stderr, "epoch {}: loss {:.4f}, validation BLEU {:.2f}, {:.1f} s, {:.0f} target tokens/s\n", epoch,
+                 history.back().train_loss, bleu, seconds, history.back().tokens_per_second);
     if (!options.checkpoint.empty())
       save_checkpoint(options.checkpoint, model, source_vocab, target_vocab, opt, options, epoch, history);
     if (!options.curve_svg.empty()) write_curve(options.curve_svg, history);

@@ -48,6 +48,7 @@ struct TrainOptions {
   std::string curve_svg;          // training curve written after every epoch ("" = none)
   std::string data = "bundled";   // recorded in the checkpoint so `eval` rebuilds the same split
   int64_t bundled_pairs = 30000;
+  bool progress = true;           // progress bar and one line per epoch on stderr
 };
 
 struct EpochRecord {
