@@ -18,11 +18,13 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   auto keep = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(n));
   (gen ? *gen : default_generator()).fill_bernoulli(keep->data(), n, 1 - p);
   const scalar_t scale = static_cast<scalar_t>(1 / (1 - p));
-  // out_i = keep_i ? x_i · scale : 0   (also the backward, with g for x)
+  // out_i = x_i · (keep_i · scale)   (also the backward, with g for x). A multiply rather than a
+  // select, as PyTorch computes it: a NaN in a dropped position stays NaN instead of being
+  // hidden, and the loop vectorises (bytes widened to floats).
   auto apply = [scale, n](const uint8_t* k, const scalar_t* in, scalar_t* out) {
     parallel_for(n, 1 << 15, [&](int64_t i0, int64_t i1) {
 #pragma omp simd
-      for (int64_t i = i0; i < i1; ++i) out[i] = k[i] ? in[i] * scale : scalar_t(0);
+      for (int64_t i = i0; i < i1; ++i) out[i] = in[i] * (static_cast<scalar_t>(k[i]) * scale);
     });
   };
   Tensor out = empty(x.shape());

@@ -4,6 +4,7 @@
 // rest by exactly 1 / (1 − p); a seed fixes the mask; the gradient is the same mask (checked by
 // hand and by gradcheck with a generator re-seeded on every evaluation); p = 1; bad p.
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "nn/dropout.h"
@@ -122,6 +123,16 @@ TEST_CASE("dropout: gradcheck with the mask fixed by a generator re-seeded on ev
       return tanh(nn::dropout(in[0] * in[1], p, true, &gen));
     }, {param({8, 12}, 152), param({12}, 153)});
   }
+}
+
+TEST_CASE("dropout: a NaN stays NaN even where it is dropped (x times the mask, as PyTorch)") {
+  const int64_t n = 1000;
+  Tensor x = full({n}, std::numeric_limits<scalar_t>::quiet_NaN());
+  Generator gen(4);
+  const Tensor y = nn::dropout(x, 0.5, true, &gen);
+  int64_t nans = 0;
+  for (int64_t i = 0; i < n; ++i) nans += std::isnan(y.data()[i]) ? 1 : 0;
+  CHECK(nans == n);  // training must not hide a NaN that reached this layer
 }
 
 TEST_CASE("dropout: p = 1 drops everything and passes no gradient") {
