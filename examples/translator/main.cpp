@@ -7,6 +7,8 @@
 //   translator eval --checkpoint runs/fr/model.safetensors --beam 4
 //   translator attention --checkpoint runs/fr/model.safetensors "she is happy ."
 //   translator prepare                            # English–German pairs from dict-freedict-eng-deu
+//   translator export --data freedict --out DIR   # splits, vocabularies, batches (bench/translator_reference.py)
+//   translator score HYPOTHESES REFERENCES        # corpus BLEU of two tokenised files
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +23,7 @@
 
 #include "examples/common/files.h"
 #include "examples/common/svg.h"
+#include "examples/translator/batching.h"
 #include "examples/translator/bleu.h"
 #include "examples/translator/corpus.h"
 #include "examples/translator/decode.h"
@@ -175,6 +178,7 @@ void translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, con
     ids = encode_sentence(sentence, sv, &unknown);
   } catch (const Error& e) {
     fmt::print(stderr, "skipped: {}\n", e.what());
+    fmt::print("\n");  // one output line per input line, so piped output stays aligned
     return;
   }
   if (!unknown.empty()) {
@@ -185,6 +189,7 @@ void translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, con
   if (static_cast<int64_t>(ids.size()) > model.config.max_length) {
     fmt::print(stderr, "skipped: the sentence has {} tokens, the model takes at most {}\n", ids.size(),
                model.config.max_length);
+    fmt::print("\n");
     return;
   }
   DecodeOptions d;
@@ -280,6 +285,86 @@ std::vector<std::string> sentences_or_stdin(const std::vector<std::string>& give
   return lines;
 }
 
+// ---------------- export / score (for bench/translator_reference.py) ----------------
+// Writes what a reference implementation needs to train on exactly tessera's data: the splits as
+// tokens (`source tokens<TAB>target tokens`, one pair a line, after preprocessing, length
+// filtering and in tessera's order), both vocabularies (Vocab::to_json), the training batches of
+// every epoch as rows of the train split (make_batches with the run's seed), and the model and
+// training options as JSON.
+void run_export(Options& o) {
+  const Corpus corpus = load_corpus(o.data, o.train.seed, o.bundled_pairs);
+  TS_CHECK(!corpus.train.empty(), "export: no training pairs in '{}'", o.data);
+  const Vocab source_vocab = build_vocab(tokenized(corpus.train, true), o.min_freq);
+  const Vocab target_vocab = build_vocab(tokenized(corpus.train, false), o.min_freq);
+  o.model.source_vocab_size = source_vocab.size();
+  o.model.target_vocab_size = target_vocab.size();
+  const std::filesystem::path dir(o.out);
+  std::filesystem::create_directories(dir);
+  Dataset train_set;
+  for (const auto& [name, pairs] : {std::pair{"train", &corpus.train}, {"valid", &corpus.valid}, {"test", &corpus.test}}) {
+    const Dataset d = make_dataset(*pairs, source_vocab, target_vocab, o.model.max_length);
+    std::string text;
+    for (size_t i = 0; i < d.size(); ++i) text += detokenize(d.source_tokens[i]) + "\t" + detokenize(d.target_tokens[i]) + "\n";
+    examples::write_file_atomically((dir / (std::string(name) + ".tsv")).string(), text);
+    fmt::print("{}: {} pairs\n", (dir / (std::string(name) + ".tsv")).string(), d.size());
+    if (std::string(name) == "train") train_set = d;
+  }
+  examples::write_file_atomically((dir / "source_vocab.json").string(), source_vocab.to_json());
+  examples::write_file_atomically((dir / "target_vocab.json").string(), target_vocab.to_json());
+  std::string batches;  // `epoch<TAB>row row ...`, one batch a line, in training order
+  int64_t steps = 0;
+  for (int64_t epoch = 1; epoch <= o.train.epochs; ++epoch)
+    for (const Batch& b : make_batches(train_set.source_ids, train_set.target_ids, o.train.batch_size, true,
+                                       o.train.seed, epoch)) {
+      batches += std::to_string(epoch) + "\t";
+      for (size_t r = 0; r < b.indices.size(); ++r) {
+        if (r > 0) batches += ' ';
+        batches += std::to_string(b.indices[r]);
+      }
+      batches += "\n";
+      ++steps;
+    }
+  examples::write_file_atomically((dir / "batches.tsv").string(), batches);
+  const nlohmann::json options = {{"data", o.data},
+                                  {"seed", o.train.seed},
+                                  {"min_freq", o.min_freq},
+                                  {"model", nlohmann::json::parse(o.model.to_json())},
+                                  {"epochs", o.train.epochs},
+                                  {"batch_size", o.train.batch_size},
+                                  {"steps", steps},
+                                  {"lr", o.train.lr},
+                                  {"warmup_steps", o.train.warmup_steps},
+                                  {"label_smoothing", o.train.label_smoothing},
+                                  {"clip_norm", o.train.clip_norm},
+                                  {"adam", {{"betas", {0.9, 0.98}}, {"eps", 1e-9}}}};
+  examples::write_file_atomically((dir / "options.json").string(), options.dump(2) + "\n");
+  fmt::print("{}: {} steps over {} epochs; vocabularies {} / {}\n", (dir / "batches.tsv").string(), steps,
+             o.train.epochs, source_vocab.size(), target_vocab.size());
+}
+
+// Corpus BLEU (corpus_bleu) of a file of tokenised hypotheses against tokenised references, one
+// sentence a line; a reference line `source<TAB>target` (an exported split) counts its target.
+BleuScore score_files(const std::string& hypotheses_path, const std::string& references_path) {
+  auto lines_of = [](const std::string& path, bool target_column) {
+    std::vector<std::vector<std::string>> out;
+    const std::string text = examples::read_file(path);
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(start, end - start);
+      if (target_column && line.find('\t') != std::string::npos) line = line.substr(line.find('\t') + 1);
+      out.push_back(tokenize(line));
+      start = end + 1;
+    }
+    return out;
+  };
+  const auto hyps = lines_of(hypotheses_path, false), refs = lines_of(references_path, true);
+  TS_CHECK(hyps.size() == refs.size(), "score: {} has {} lines but {} has {}", hypotheses_path, hyps.size(),
+           references_path, refs.size());
+  return corpus_bleu(hyps, refs);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -325,6 +410,19 @@ int main(int argc, char** argv) {
   std::string prepare_dir = "data/freedict-eng-deu";
   prepare_cmd->add_option("--dir", prepare_dir, "where train.tsv, valid.tsv and test.tsv go");
 
+  CLI::App* export_cmd = app.add_subcommand("export", "write the tokenised splits, vocabularies and per-epoch batches "
+                                                      "a run would use (for bench/translator_reference.py)");
+  add_data_options(export_cmd, o);
+  add_model_options(export_cmd, o);
+  add_train_options(export_cmd, o);  // --out is the directory the files go to
+
+  CLI::App* score_cmd = app.add_subcommand("score", "corpus BLEU of a hypothesis file against a reference file "
+                                                    "(tokenised, one sentence a line)");
+  std::string hypotheses_path, references_path;
+  score_cmd->add_option("hypotheses", hypotheses_path, "hypotheses, one a line")->required();
+  score_cmd->add_option("references", references_path, "references, one a line (or an exported split: "
+                                                        "the part after the tab)")->required();
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) set_num_threads(threads);
@@ -366,6 +464,13 @@ int main(int argc, char** argv) {
       const auto dir = std::filesystem::path(checkpoint_path(o)).parent_path() / "attention";
       for (const auto& f : write_attention(*c.model, c.source_vocab, c.target_vocab, o.sentences.at(0), dir.string(), o))
         fmt::print("{}\n", f);
+    } else if (*export_cmd) {
+      run_export(o);
+    } else if (*score_cmd) {
+      const BleuScore b = score_files(hypotheses_path, references_path);
+      fmt::print("{}\n", nlohmann::json{{"bleu", b.score}, {"brevity_penalty", b.brevity_penalty}, {"ratio", b.ratio},
+                                        {"precisions", b.precisions}, {"hypothesis_length", b.hypothesis_length},
+                                        {"reference_length", b.reference_length}}.dump());
     } else if (*prepare_cmd) {
       const Corpus corpus = split_by_hash(extract_freedict_pairs(), 0.05, 0.1);
       std::filesystem::create_directories(prepare_dir);
