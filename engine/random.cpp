@@ -144,20 +144,37 @@ void Generator::fill_normal(scalar_t* out, int64_t n, scalar_t mean, scalar_t st
   offset_ += (n + 3) / 4;
 }
 
+namespace {
+// A raw 32-bit word w is a success with probability p when w < p·2³², i.e. when
+// w < ceil(p·2³²) for integer w. Compared as unsigned integers the loop vectorises (AVX2 has no
+// unsigned-to-double conversion); p = 1 (a bound of 2³²) is the one case a 32-bit bound cannot hold.
+struct BernoulliThreshold {
+  explicit BernoulliThreshold(double p) {
+    const double bound = std::ceil(p * 4294967296.0);
+    always = bound >= 4294967296.0;
+    limit = always ? 0 : static_cast<uint32_t>(bound);
+  }
+  bool hit(uint32_t w) const { return always || w < limit; }
+  uint32_t limit;
+  bool always;
+};
+}  // namespace
+
 void Generator::fill_bernoulli(scalar_t* out, int64_t n, scalar_t p) {
   TS_CHECK(p >= 0 && p <= 1, "bernoulli: probability {} is outside [0, 1]", p);
-  // compare raw 32-bit words with a threshold: no float conversion per element
-  const double threshold = static_cast<double>(p) * 4294967296.0;
+  const BernoulliThreshold t(static_cast<double>(p));
   for_each_words(n, [&](int64_t i0, const uint32_t* words, int64_t count) {
-    for (int64_t j = 0; j < count; ++j) out[i0 + j] = static_cast<double>(words[j]) < threshold ? scalar_t(1) : scalar_t(0);
+#pragma omp simd
+    for (int64_t j = 0; j < count; ++j) out[i0 + j] = t.hit(words[j]) ? scalar_t(1) : scalar_t(0);
   });
 }
 
 void Generator::fill_bernoulli(uint8_t* out, int64_t n, double p) {
   TS_CHECK(p >= 0 && p <= 1, "bernoulli: probability {} is outside [0, 1]", p);
-  const double threshold = p * 4294967296.0;
+  const BernoulliThreshold t(p);
   for_each_words(n, [&](int64_t i0, const uint32_t* words, int64_t count) {
-    for (int64_t j = 0; j < count; ++j) out[i0 + j] = static_cast<double>(words[j]) < threshold ? 1 : 0;
+#pragma omp simd
+    for (int64_t j = 0; j < count; ++j) out[i0 + j] = t.hit(words[j]) ? 1 : 0;
   });
 }
 
