@@ -433,7 +433,7 @@ int main(int argc, char** argv) {
       Trained t = run_train(o);
       run_eval(*t.model, t.target_vocab, t.test, o);
       fmt::print("translations (beam {}):\n", o.beam);
-      for (const char* s : {"I am a student.", "She is not happy.", "We are teachers.", "They like music."}) {
+      for (const char* s : {"I am a student.", "She is not happy.", "We are teachers.", "They like bread."}) {
         fmt::print("  {:<22}→ ", s);
         std::fflush(stdout);
         translate_one(*t.model, t.source_vocab, t.target_vocab, s, o);
