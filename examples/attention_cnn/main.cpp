@@ -63,6 +63,7 @@ void print_evaluation(const Evaluation& e, const std::string& what) {
 
 int main(int argc, char** argv) {
   CLI::App app{"tessera attention_cnn: a residual CNN with SAGAN self-attention on Fashion-MNIST"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.require_subcommand(1);
   app.fallthrough();  // the options below may come before or after the command
   int threads = 0;

@@ -369,6 +369,7 @@ BleuScore score_files(const std::string& hypotheses_path, const std::string& ref
 
 int main(int argc, char** argv) {
   CLI::App app{"tessera translator: a Transformer encoder–decoder, trained and explained end to end"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.require_subcommand(1);
   Options o;
   int threads = 0;
