@@ -36,13 +36,16 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
              "batch_norm: eval mode normalises with running_mean and running_var, but none were given "
              "(pass training = true to use the batch statistics)");
   }
-  Tensor out = empty(x.shape()), xhat = empty(x.shape()), rstd = empty({channels});
+  Tensor out = empty(x.shape()), mean = empty({channels}), rstd = empty({channels});
   const scalar_t* xs = x.data();
   const scalar_t* w = weight.defined() ? weight.data() : nullptr;
   const scalar_t* b = bias.defined() ? bias.data() : nullptr;
   scalar_t* rm = running_mean.defined() ? Tensor(running_mean).data() : nullptr;  // updated in place, no graph
   scalar_t* rv = running_var.defined() ? Tensor(running_var).data() : nullptr;
-  scalar_t *ys = out.data(), *xh = xhat.data(), *rs = rstd.data();
+  scalar_t *ys = out.data(), *mus = mean.data(), *rs = rstd.data();
+  // Channel c's values lie in N runs of S: run i starts at (i·C + c)·S. Each loop below goes
+  // along one run with plain pointers (so it vectorises), and a channel's runs stay in cache from
+  // one pass to the next. Channels run in parallel.
   parallel_for(channels, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, m)), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       double mu, variance;
@@ -57,12 +60,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
         }
         mu = total / static_cast<double>(m);
         double squares = 0;
+        const scalar_t mean_c = static_cast<scalar_t>(mu);
         for (int64_t i = 0; i < n; ++i) {
           const scalar_t* run = xs + (i * channels + c) * s;
-          const scalar_t mean = static_cast<scalar_t>(mu);
           scalar_t part = 0;
 #pragma omp simd reduction(+ : part)
-          for (int64_t k = 0; k < s; ++k) part += (run[k] - mean) * (run[k] - mean);
+          for (int64_t k = 0; k < s; ++k) part += (run[k] - mean_c) * (run[k] - mean_c);
           squares += part;
         }
         variance = squares / static_cast<double>(m);  // biased: what the batch is normalised with
@@ -75,61 +78,69 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
         variance = rv[c];
       }
       const scalar_t r = static_cast<scalar_t>(1 / std::sqrt(variance + eps));
-      const scalar_t mean = static_cast<scalar_t>(mu), gamma = w ? w[c] : scalar_t(1), beta = b ? b[c] : scalar_t(0);
+      const scalar_t mean_c = static_cast<scalar_t>(mu), gamma = w ? w[c] : scalar_t(1), beta = b ? b[c] : scalar_t(0);
+      mus[c] = mean_c;
       rs[c] = r;
+      const scalar_t scale = r * gamma;  // y = (x − μ)·(rγ) + β
       for (int64_t i = 0; i < n; ++i) {
-        const int64_t at = (i * channels + c) * s;
+        const scalar_t* run = xs + (i * channels + c) * s;
+        scalar_t* y_run = ys + (i * channels + c) * s;
 #pragma omp simd
-        for (int64_t k = at; k < at + s; ++k) {
-          xh[k] = (xs[k] - mean) * r;
-          ys[k] = xh[k] * gamma + beta;
-        }
+        for (int64_t k = 0; k < s; ++k) y_run[k] = (run[k] - mean_c) * scale + beta;
       }
     }
   });
 
-  // Backward, per channel, with g = dL/dy:
-  //   y = x̂ γ + β  ⇒  dγ = Σ g x̂,  dβ = Σ g
+  // Backward, per channel, with g = dL/dy and x̂ = (x − μ) r recomputed from the kept x (keeping
+  // x rather than x̂ costs the same memory and saves the forward a write):
+  //   y = x̂ γ + β  ⇒  dγ = Σ g x̂ = r Σ g (x − μ),  dβ = Σ g
   //   training (μ and σ² depend on x):  dx = γ r (g − dβ / m − x̂ · dγ / m)
   //     (the two terms are the paths through μ and σ², as in LayerNorm, over the channel's m values)
   //   eval (running stats are constants):  dx = γ r g
+  // Two passes over each channel (the sums, then dx), the second from cache.
   record(out, "batch_norm", {&x, &weight, &bias},
-         [xhat, rstd, w = weight.defined() ? weight.detach() : Tensor(), training, n, channels, s](const Tensor& g,
-                                                                                                  GradSink& sink) {
+         [x = x.detach(), mean, rstd, w = weight.defined() ? weight.detach() : Tensor(), training, n, channels,
+          s](const Tensor& g, GradSink& sink) {
            const int64_t m = n * s;
            Tensor dgamma = empty({channels}), dbeta = empty({channels});
-           Tensor dx = sink.needs(0) ? empty(xhat.shape()) : Tensor();
+           Tensor dx = sink.needs(0) ? empty(x.shape()) : Tensor();
            const scalar_t* gs = g.data();
-           const scalar_t* xh = xhat.data();
+           const scalar_t* xs = x.data();
+           const scalar_t* mus = mean.data();
            const scalar_t* rs = rstd.data();
            const scalar_t* ws = w.defined() ? w.data() : nullptr;
+           scalar_t* d = dx.defined() ? dx.data() : nullptr;
            scalar_t *dw = dgamma.data(), *db = dbeta.data();
            parallel_for(channels, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, m)),
                         [&](int64_t c0, int64_t c1) {
              for (int64_t c = c0; c < c1; ++c) {
-               double sum_g = 0, sum_gx = 0;
+               const scalar_t mean_c = mus[c], r = rs[c];
+               double sum_g = 0, sum_gx = 0;  // Σ g, Σ g (x − μ)
                for (int64_t i = 0; i < n; ++i) {
-                 const int64_t at = (i * channels + c) * s;
+                 const scalar_t* g_run = gs + (i * channels + c) * s;
+                 const scalar_t* x_run = xs + (i * channels + c) * s;
                  scalar_t part_g = 0, part_gx = 0;
 #pragma omp simd reduction(+ : part_g, part_gx)
-                 for (int64_t k = at; k < at + s; ++k) {
-                   part_g += gs[k];
-                   part_gx += gs[k] * xh[k];
+                 for (int64_t k = 0; k < s; ++k) {
+                   part_g += g_run[k];
+                   part_gx += g_run[k] * (x_run[k] - mean_c);
                  }
                  sum_g += part_g;
                  sum_gx += part_gx;
                }
                db[c] = static_cast<scalar_t>(sum_g);
-               dw[c] = static_cast<scalar_t>(sum_gx);
-               if (!dx.defined()) continue;
-               const scalar_t scale = rs[c] * (ws ? ws[c] : scalar_t(1));
+               dw[c] = static_cast<scalar_t>(sum_gx * r);
+               if (!d) continue;
+               // dx = γ r (g − Σg/m − (x − μ) · r² Σg(x − μ)/m)
+               const scalar_t scale = r * (ws ? ws[c] : scalar_t(1));
                const scalar_t mean_g = training ? static_cast<scalar_t>(sum_g / m) : scalar_t(0);
-               const scalar_t mean_gx = training ? static_cast<scalar_t>(sum_gx / m) : scalar_t(0);
-               scalar_t* d = dx.data();
+               const scalar_t slope = training ? static_cast<scalar_t>(sum_gx * r * r / m) : scalar_t(0);  // r² Σ g (x − μ) / m
                for (int64_t i = 0; i < n; ++i) {
-                 const int64_t at = (i * channels + c) * s;
+                 const scalar_t* g_run = gs + (i * channels + c) * s;
+                 const scalar_t* x_run = xs + (i * channels + c) * s;
+                 scalar_t* d_run = d + (i * channels + c) * s;
 #pragma omp simd
-                 for (int64_t k = at; k < at + s; ++k) d[k] = scale * (gs[k] - mean_g - xh[k] * mean_gx);
+                 for (int64_t k = 0; k < s; ++k) d_run[k] = scale * (g_run[k] - mean_g - (x_run[k] - mean_c) * slope);
                }
              }
            });
