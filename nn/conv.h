@@ -12,7 +12,8 @@
 // more products (dW += dy_n colᵀ, dcol = Wᵀ dy_n) and col2im, which adds dcol back onto the
 // pixels it was copied from. Images run in parallel, one column buffer per thread, so a column
 // matrix stays in cache; a 1×1 stride-1 unpadded convolution skips im2col (col is the image).
-// A 3×3 stride-1 undilated convolution (the common case) runs Winograd's F(2×2, 3×3) instead:
+// A 3×3 stride-1 undilated convolution (the common case) with at least 16 input and output
+// channels on a map of at least 8×8 (where it measured faster) runs Winograd's F(2×2, 3×3) instead:
 // 16 multiplies per 2×2 outputs rather than 36, as 16 GEMMs per image; with stride 1 the input
 // gradient is a convolution too (of dy with the flipped kernel) and runs the same way, and the
 // weight gradient comes from the same transforms.

@@ -129,9 +129,7 @@ TEST_CASE("conv2d: im2col + GEMM equals the seven-loop reference (values and all
       {{5, 3, 6, 5}, {4, 3, 3, 3}, 1, 1},                         // batch of 5: uneven thread blocks
       {{1, 64, 12, 12}, {8, 64, 3, 3}, 1, 1},                     // one large image: channel-parallel im2col
       {{3, 40, 10, 10}, {6, 40, 3, 3}, 2, 1, 1, false},
-      // 3×3 stride 1 runs Winograd F(2×2, 3×3), forward and input gradient: odd output sizes
-      // (a last tile that overhangs), one output, one channel, padding 2 (the gradient's is 0)
-      // and 3 (the gradient falls back to col2im)
+      // 3×3 stride 1 with fewer than 16 channels or a map below 8×8: im2col, not Winograd
       {{3, 5, 9, 11}, {4, 5, 3, 3}, 1, 1},
       {{2, 2, 3, 3}, {3, 2, 3, 3}},
       {{2, 1, 5, 6}, {1, 1, 3, 3}, 1, 2},
@@ -142,7 +140,17 @@ TEST_CASE("conv2d: im2col + GEMM equals the seven-loop reference (values and all
       {{6, 4, 8, 16}, {3, 4, 1, 1}},                              // 1×1
       {{6, 3, 16, 32}, {4, 3, 3, 3}, 2, 1},                       // im2col, col2im
       {{6, 2, 8, 16}, {3, 2, 5, 5}, 1, 2},                        // 5×5: dx as a convolution by w̃
-      {{6, 2, 32, 16}, {3, 2, 3, 3}, 1, 1},                       // Winograd
+      {{6, 2, 32, 16}, {3, 2, 3, 3}, 1, 1},                       // 3×3 stride 1, 2 channels: im2col
+      // 3×3 stride 1 from 16 channels and 8×8 runs Winograd F(2×2, 3×3), forward and gradients:
+      // odd output sizes (a last tile that overhangs), padding 0 (the input gradient's map is
+      // then 6×6: im2col), 2 (the gradient's padding is 0) and 3 (the gradient falls back to
+      // col2im), per-axis padding, more output than input channels, groups of images side by side
+      {{3, 16, 9, 11}, {16, 16, 3, 3}, 1, 1},
+      {{2, 16, 8, 8}, {17, 16, 3, 3}},
+      {{2, 16, 10, 8}, {16, 16, 3, 3}, 1, 2},
+      {{1, 16, 8, 8}, {16, 16, 3, 3}, 1, 3},
+      {{2, 16, 8, 9}, {20, 16, 3, 3}, 1, {0, 1}},
+      {{6, 16, 16, 16}, {16, 16, 3, 3}, 1, 1},
   };
   uint64_t seed = 10;
   for (const Config& cfg : configs) {
@@ -170,10 +178,10 @@ TEST_CASE("conv2d: scratch buffers are written before they are read (recycled me
   for (int i = 0; i < 2; ++i) {
     const Tensor poison = full({O * K + O}, std::nan("")), winograd_poison = full({16 * O * C + O}, std::nan(""));
   }
-  const Tensor x = param({2, C, 3, 3}, 221), w = param({O, C, 3, 3}, 222), b = param({O}, 223);
+  const Tensor x = param({2, C, 8, 8}, 221), w = param({O, C, 3, 3}, 222), b = param({O}, 223);
   for (int stride : {1, 2}) {  // Winograd, then im2col
     nn::conv2d(x, w, b, stride, 1).sum().backward();
-    const int64_t outputs = stride == 1 ? 9 : 4;  // Hout · Wout
+    const int64_t outputs = stride == 1 ? 64 : 16;  // Hout · Wout
     CHECK(all_close(b.grad(), std::vector<double>(O, 2 * outputs), 1e-4, 0));  // db = Σ dy = N · Hout · Wout
     bool finite = true;
     for (scalar_t v : w.grad().to_vector()) finite = finite && std::isfinite(v);
@@ -217,6 +225,8 @@ TEST_CASE("conv2d: gradcheck on x, weight and bias") {
   const Tensor x = uniform({2, 2, 4, 4}, -1, 1), w = uniform({3, 2, 3, 3}, -1, 1);
   CHECK_GRAD([x](auto& in) { return nn::conv2d(x, in[0], in[1], 1, 1); }, {param({3, 2, 3, 3}, 315), param({3}, 316)});
   CHECK_GRAD([w](auto& in) { return nn::conv2d(in[0], w, Tensor(), 2, 1); }, {param({2, 2, 5, 5}, 317)});
+  // Winograd (16 channels, 8×8)
+  CHECK_GRAD(conv(1, 1, 1), {param({1, 16, 8, 8}, 321), param({16, 16, 3, 3}, 322), param({16}, 323)});
   // the output used twice
   CHECK_GRAD([](auto& in) {
     const Tensor y = nn::conv2d(in[0], in[1], in[2], 1, 1);
