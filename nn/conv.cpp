@@ -135,10 +135,19 @@ void im2col_channels(const ConvGeometry& g, const scalar_t* x, scalar_t* col, in
           for (int64_t d = t.rows.begin * ow + t.cols.begin; d < (t.rows.end - 1) * ow + t.cols.end; ++d)
             out[d] = xc[d + offset];
         } else {
+          // Row by row. Stride 2 (the downsampling convolutions) gets its own loop: with the
+          // stride a constant it vectorises (loads and a shuffle), where the general loop is a
+          // scalar gather.
+          const int64_t sw = g.sw, col_shift = t.col_shift, q0 = t.cols.begin, q1 = t.cols.end;
           for (int64_t p = t.rows.begin; p < t.rows.end; ++p) {
             scalar_t* out_row = out + p * ow;
-            const scalar_t* x_row = xc + (p * g.sh + t.row_shift) * g.w;
-            for (int64_t q = t.cols.begin; q < t.cols.end; ++q) out_row[q] = x_row[q * g.sw + t.col_shift];
+            const scalar_t* x_row = xc + (p * g.sh + t.row_shift) * g.w + col_shift;
+            if (sw == 2) {
+#pragma omp simd
+              for (int64_t q = q0; q < q1; ++q) out_row[q] = x_row[2 * q];
+            } else {
+              for (int64_t q = q0; q < q1; ++q) out_row[q] = x_row[q * sw];
+            }
           }
         }
         zero_outside_columns(out, t, ow);
@@ -169,10 +178,16 @@ void col2im_channels(const ConvGeometry& g, scalar_t* col, scalar_t* dx, int64_t
             dxc[d + offset] += in[d];
           continue;
         }
+        const int64_t sw = g.sw, col_shift = t.col_shift, q0 = t.cols.begin, q1 = t.cols.end;
         for (int64_t p = t.rows.begin; p < t.rows.end; ++p) {
           const scalar_t* in_row = in + p * ow;
-          scalar_t* dx_row = dxc + (p * g.sh + t.row_shift) * g.w;
-          for (int64_t q = t.cols.begin; q < t.cols.end; ++q) dx_row[q * g.sw + t.col_shift] += in_row[q];
+          scalar_t* dx_row = dxc + (p * g.sh + t.row_shift) * g.w + col_shift;
+          if (sw == 2) {  // as in im2col: a constant stride vectorises
+#pragma omp simd
+            for (int64_t q = q0; q < q1; ++q) dx_row[2 * q] += in_row[q];
+          } else {
+            for (int64_t q = q0; q < q1; ++q) dx_row[q * sw] += in_row[q];
+          }
         }
       }
   }
