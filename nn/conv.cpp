@@ -311,14 +311,25 @@ struct Winograd {
     products = empty({16, g.o, group * tiles});
   }
 
-  // y [count, O, OH, OW] = conv(x) + bias, for count ≤ group images x [count, C, H, W].
-  void images(const scalar_t* u, const scalar_t* x, int64_t count, const scalar_t* bias, scalar_t* y) {
+  // y [count, O, OH, OW] = conv(x) + bias, for count ≤ group images x [count, C, H, W], with
+  // u = U [16, O, C] of this convolution's kernel; or, when `flipped`, u = U [16, C, O] of the
+  // kernel w [C, O, 3, 3] whose flip w̃ this convolution uses (the input gradient's, below), so
+  // the backward reuses the forward's U instead of flipping w and transforming it again:
+  //   w̃[o, c] = J w[c, o] J  (J reverses 3 entries),  and G J = P G with P swapping entries 0
+  //   and 3 of 4 (G's middle rows are symmetric), so  Ũ[o, c] = G w̃ Gᵀ = P U[c, o] P:
+  //   Ũ[(r, q)] = U[(π r, π q)]ᵀ,  π = (3, 1, 2, 0)
+  void images(const scalar_t* u, const scalar_t* x, int64_t count, const scalar_t* bias, scalar_t* y,
+              bool flipped = false) {
     const int64_t columns = count * tiles, ct = g.c * columns, ot = g.o * columns;
     for (int64_t j = 0; j < count; ++j) transform_input(x + j * g.c * g.h * g.w, j, columns);
     const scalar_t* v = transformed.data();
     scalar_t* m = products.data();
-    for (int64_t xi = 0; xi < 16; ++xi)
-      gemm(false, false, g.o, columns, g.c, 1, u + xi * g.o * g.c, g.c, v + xi * ct, columns, 0, m + xi * ot, columns);
+    constexpr int64_t pi[4] = {3, 1, 2, 0};
+    for (int64_t xi = 0; xi < 16; ++xi) {
+      const int64_t source = flipped ? 4 * pi[xi / 4] + pi[xi % 4] : xi;
+      gemm(flipped, false, g.o, columns, g.c, 1, u + source * g.o * g.c, flipped ? g.o : g.c, v + xi * ct, columns, 0,
+           m + xi * ot, columns);
+    }
     for (int64_t j = 0; j < count; ++j) transform_output(bias, y + j * g.o * g.oh * g.ow, j, columns);
   }
 
@@ -556,7 +567,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
   //                         dU += (A dy Aᵀ) Vᵀ per tile position, dW = Gᵀ dU G at the end
   // Each block of images sums its own dW (or dU) and db; the blocks' sums are added at the end.
   record(out, "conv2d", {&x, &weight, &bias},
-         [x = x.detach(), w = weight.detach(), g](const Tensor& grad, GradSink& sink) {
+         [x = x.detach(), w = weight.detach(), g, u](const Tensor& grad, GradSink& sink) {
            const bool need_x = sink.needs(0), need_w = sink.needs(1), need_b = sink.needs(2);
            const int64_t K = g.rows(), P = g.positions(), O = g.o;
            const scalar_t* xs = x.data();
@@ -564,8 +575,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
            const scalar_t* gs = grad.data();
            Tensor dx = need_x ? empty(x.shape()) : Tensor();
            const std::optional<ConvGeometry> gt = need_x && !g.pointwise() ? input_gradient_geometry(g) : std::nullopt;
-           const Tensor flipped = gt ? flipped_weight(g, ws) : Tensor();
-           const Tensor u_flipped = gt && winograd_applies(*gt) ? winograd_weights(*gt, flipped.data()) : Tensor();
+           // Winograd for dx reuses the forward's U (Winograd::images, flipped); im2col needs w̃.
+           const bool winograd_x = gt && winograd_applies(*gt);
+           const Tensor u_x = !winograd_x ? Tensor() : u.defined() ? u : winograd_weights(g, ws);
+           const Tensor flipped = gt && !winograd_x ? flipped_weight(g, ws) : Tensor();
            const bool winograd_w = need_w && winograd_applies(g);
            const int64_t dw_size = winograd_w ? 16 * O * g.c : O * K;  // dU [16, O, C] or dW [O, K]
            std::vector<Tensor> block_sums(g.n);  // [dw_size + O]: dW (or dU) then db, at the block's first image
@@ -600,11 +613,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
                  }
                }
              }
-             if (need_x && u_flipped.defined()) {
+             if (need_x && winograd_x) {
                Winograd winograd(*gt, images);
                for (int64_t n = n0; n < n1; n += winograd.group)
-                 winograd.images(u_flipped.data(), gs + n * O * P, std::min(winograd.group, n1 - n), nullptr,
-                                 dx.data() + n * CHW);
+                 winograd.images(u_x.data(), gs + n * O * P, std::min(winograd.group, n1 - n), nullptr,
+                                 dx.data() + n * CHW, /*flipped=*/true);
              } else if (need_x) {
                // The GEMM's output: [C, count·H·W] (pointwise, or a convolution by w̃), else dcol [K, count·P].
                const int64_t out_rows = g.pointwise() || gt ? g.c : K, out_positions = g.pointwise() || gt ? g.h * g.w : P;

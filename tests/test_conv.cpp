@@ -144,13 +144,15 @@ TEST_CASE("conv2d: im2col + GEMM equals the seven-loop reference (values and all
       // 3×3 stride 1 from 16 channels and 8×8 runs Winograd F(2×2, 3×3), forward and gradients:
       // odd output sizes (a last tile that overhangs), padding 0 (the input gradient's map is
       // then 6×6: im2col), 2 (the gradient's padding is 0) and 3 (the gradient falls back to
-      // col2im), per-axis padding, more output than input channels, groups of images side by side
+      // col2im), per-axis padding, more output than input channels, groups of images side by side;
+      // the input gradient reuses the forward's transformed weights U, transposed and flipped
       {{3, 16, 9, 11}, {16, 16, 3, 3}, 1, 1},
       {{2, 16, 8, 8}, {17, 16, 3, 3}},
       {{2, 16, 10, 8}, {16, 16, 3, 3}, 1, 2},
       {{1, 16, 8, 8}, {16, 16, 3, 3}, 1, 3},
       {{2, 16, 8, 9}, {20, 16, 3, 3}, 1, {0, 1}},
       {{6, 16, 16, 16}, {16, 16, 3, 3}, 1, 1},
+      {{2, 16, 6, 7}, {16, 16, 3, 3}, 1, 2},  // a 6×7 input (im2col) whose input gradient, from 8×9, is Winograd
   };
   uint64_t seed = 10;
   for (const Config& cfg : configs) {
