@@ -258,14 +258,14 @@ void for_image_blocks(int64_t images, F&& f) {
 // 16 matrix products per image, 16 multiply-adds per 2×2 outputs instead of 36:
 //   M[ξ] = U[ξ] V[ξ]      [O, T] = [O, C] × [C, T]       (T = ⌈OH/2⌉·⌈OW/2⌉ tiles)
 //
-// When it pays (measured on the attention CNN's layers, forward + backward, one thread): with few
-// channels the 16 GEMMs are thin (K = C = 1 or 3 for an RGB or grey stem) and the transforms,
-// which grow with 16·O per tile, cost more than im2col's 9·C rows: 1→16 at 28×28 took 6.0 ms by
-// Winograd and 1.8 ms by im2col, 3→64 at 32×32 9.9 and 3.7. On maps below 8×8 the tiles are too
-// few for the transforms to run well: 256→256 at 4×4 took 35 ms against 24, 64→64 at 7×7 about the
-// same either way. From 16 channels and 8×8 up Winograd wins: 32→32 at 14×14 13 ms against 22,
-// 128→128 at 8×8 14 against 19, 64→64 at 16×16 13 against 18.
-constexpr int64_t kWinogradMinChannels = 16, kWinogradMinSide = 8;
+// When it pays (measured on the attention CNN's layers, forward + backward): with few channels
+// the 16 GEMMs are thin (K = C = 1 or 3 for an RGB or grey stem) and the transforms, which grow
+// with 16·O per tile, cost more than im2col's 9·C rows: 1→16 at 28×28 took 6.0 ms by Winograd and
+// 1.8 ms by im2col, 3→64 at 32×32 9.9 and 3.7 (one thread). From 16 channels Winograd wins or
+// ties: 32→32 at 14×14 13 ms against 22, 128→128 at 8×8 14 against 19, 64→64 at 16×16 13 against
+// 18 (one thread); 64→64 at 7×7 about the same; 256→256 at 4×4 (only four tiles per channel)
+// 26–29 ms against 33–34 on two threads. Below 4×4 a map is a single tile: im2col.
+constexpr int64_t kWinogradMinChannels = 16, kWinogradMinSide = 4;
 bool winograd_applies(const ConvGeometry& g) {
   return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
          std::min(g.c, g.o) >= kWinogradMinChannels && std::min(g.h, g.w) >= kWinogradMinSide;

@@ -13,7 +13,7 @@
 // pixels it was copied from. Images run in parallel, one column buffer per thread, so a column
 // matrix stays in cache; a 1×1 stride-1 unpadded convolution skips im2col (col is the image).
 // A 3×3 stride-1 undilated convolution (the common case) with at least 16 input and output
-// channels on a map of at least 8×8 (where it measured faster) runs Winograd's F(2×2, 3×3) instead:
+// channels on a map of at least 4×4 (where it measured faster) runs Winograd's F(2×2, 3×3) instead:
 // 16 multiplies per 2×2 outputs rather than 36, as 16 GEMMs per image; with stride 1 the input
 // gradient is a convolution too (of dy with the flipped kernel) and runs the same way, and the
 // weight gradient comes from the same transforms.

@@ -129,7 +129,7 @@ TEST_CASE("conv2d: im2col + GEMM equals the seven-loop reference (values and all
       {{5, 3, 6, 5}, {4, 3, 3, 3}, 1, 1},                         // batch of 5: uneven thread blocks
       {{1, 64, 12, 12}, {8, 64, 3, 3}, 1, 1},                     // one large image: channel-parallel im2col
       {{3, 40, 10, 10}, {6, 40, 3, 3}, 2, 1, 1, false},
-      // 3×3 stride 1 with fewer than 16 channels or a map below 8×8: im2col, not Winograd
+      // 3×3 stride 1 with fewer than 16 channels (or a map below 4×4): im2col, not Winograd
       {{3, 5, 9, 11}, {4, 5, 3, 3}, 1, 1},
       {{2, 2, 3, 3}, {3, 2, 3, 3}},
       {{2, 1, 5, 6}, {1, 1, 3, 3}, 1, 2},
@@ -141,10 +141,9 @@ TEST_CASE("conv2d: im2col + GEMM equals the seven-loop reference (values and all
       {{6, 3, 16, 32}, {4, 3, 3, 3}, 2, 1},                       // im2col, col2im
       {{6, 2, 8, 16}, {3, 2, 5, 5}, 1, 2},                        // 5×5: dx as a convolution by w̃
       {{6, 2, 32, 16}, {3, 2, 3, 3}, 1, 1},                       // 3×3 stride 1, 2 channels: im2col
-      // 3×3 stride 1 from 16 channels and 8×8 runs Winograd F(2×2, 3×3), forward and gradients:
-      // odd output sizes (a last tile that overhangs), padding 0 (the input gradient's map is
-      // then 6×6: im2col), 2 (the gradient's padding is 0) and 3 (the gradient falls back to
-      // col2im), per-axis padding, more output than input channels, groups of images side by side;
+      // 3×3 stride 1 from 16 channels and 4×4 runs Winograd F(2×2, 3×3), forward and gradients:
+      // odd output sizes (a last tile that overhangs), padding 0 (the input gradient's is 2), 2
+      // (the gradient's is 0) and 3 (the gradient falls back to col2im), a 4×4 map, per-axis padding, more output than input channels, groups of images side by side;
       // the input gradient reuses the forward's transformed weights U, transposed and flipped
       {{3, 16, 9, 11}, {16, 16, 3, 3}, 1, 1},
       {{2, 16, 8, 8}, {17, 16, 3, 3}},
@@ -152,7 +151,8 @@ TEST_CASE("conv2d: im2col + GEMM equals the seven-loop reference (values and all
       {{1, 16, 8, 8}, {16, 16, 3, 3}, 1, 3},
       {{2, 16, 8, 9}, {20, 16, 3, 3}, 1, {0, 1}},
       {{6, 16, 16, 16}, {16, 16, 3, 3}, 1, 1},
-      {{2, 16, 6, 7}, {16, 16, 3, 3}, 1, 2},  // a 6×7 input (im2col) whose input gradient, from 8×9, is Winograd
+      {{3, 16, 4, 4}, {24, 16, 3, 3}, 1, 1},
+      {{2, 16, 3, 3}, {16, 16, 3, 3}, 1, 2},  // a 3×3 input (im2col) whose input gradient, from 5×5, is Winograd
   };
   uint64_t seed = 10;
   for (const Config& cfg : configs) {
