@@ -82,6 +82,13 @@ double median_ms(const std::function<void()>& body, int reps) {
   return reps % 2 ? times[reps / 2] : (times[reps / 2 - 1] + times[reps / 2]) / 2;
 }
 
+// every token, <eos> and what follows included (Vocab::decode stops at the first <eos>)
+std::string all_tokens(const Vocab& vocab, const std::vector<int64_t>& ids) {
+  std::string out;
+  for (const int64_t id : ids) out += (out.empty() ? "" : " ") + vocab.token(id);
+  return out;
+}
+
 std::string json_string(const std::string& s) {
   std::string out = "\"";
   for (const char c : s) {
@@ -130,7 +137,7 @@ int main(int argc, char** argv) {
                 "\"translation\": %s}, \"until_eos\": {\"median_ms\": %.4f, \"tokens\": %zu, \"translation\": %s}, "
                 "\"uncached\": {\"median_ms\": %.4f, \"tokens\": %zu, \"same_as_cached\": %s}}\n",
                 threads, source.size() - 1, forced, forced_tokens.size(),
-                json_string(detokenize(c.target_vocab.decode(forced_tokens, false))).c_str(), until_eos,
+                json_string(all_tokens(c.target_vocab, forced_tokens)).c_str(), until_eos,
                 eos_tokens.size(), json_string(detokenize(c.target_vocab.decode(eos_tokens))).c_str(), uncached,
                 uncached_tokens.size(), uncached_tokens == forced_tokens ? "true" : "false");
   } catch (const std::exception& e) {

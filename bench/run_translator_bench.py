@@ -315,8 +315,8 @@ def main():
          f"{forced_torch:.2f}", f"{forced_torch / forced_tessera:.2f}x", f">= 3x: {met(forced_torch / forced_tessera >= 3)}"),
         (f"greedy decode until <eos> ({d_tessera['until_eos']['tokens']} / {d_torch['until_eos']['tokens']} tokens), ms",
          f"{eos_tessera:.2f}", f"{eos_torch:.2f}", f"{eos_torch / eos_tessera:.2f}x", ""),
-        (f"tessera without its KV cache, {args.decode_steps} steps, ms", f"{uncached_tessera:.2f}", "",
-         f"{forced_torch / uncached_tessera:.2f}x", ""),
+        (f"tessera without its KV cache, {args.decode_steps} steps, ms (ratio: PyTorch / this)",
+         f"{uncached_tessera:.2f}", "", f"{forced_torch / uncached_tessera:.2f}x", ""),
     ]
     head = ("", "tessera", f"PyTorch {reference['torch']}", "ratio", "target")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(5)]
@@ -353,7 +353,7 @@ def main():
         ", ".join(f"{label} {calibration[label]:.0f} tok/s" for label, _ in TORCH_SETTINGS) + ").",
         "- Throughput: target tokens (non-pad, with <eos>) / seconds of the training steps, all epochs of the "
         "training runs; then, since the machine is shared, the first epoch again on each side, interleaved, "
-        f"{args.throughput_rounds} times (medians of the quiet rounds).",
+        f"{args.throughput_rounds} times (medians of the quiet rounds, or of all when fewer than 2 were quiet).",
         "- BLEU: greedy translations of the test split on both sides, scored by `translator score` (tessera's "
         "sacreBLEU-exact corpus_bleu on the tokenised text).",
         f"- Decoding: `{sentence}` ({len(sentence.split(' '))} tokens + <eos>) with tessera's trained weights on both "
