@@ -271,27 +271,42 @@ bool winograd_applies(const ConvGeometry& g) {
          std::min(g.c, g.o) >= kWinogradMinChannels && std::min(g.h, g.w) >= kWinogradMinSide;
 }
 
+// The weight transforms below go through U [16, O, C] (or dU) in blocks of kTransformBlock
+// kernels, via a small local buffer: read or written straight, U's 16 planes lie 4·O·C bytes
+// apart (a multiple of 4 KiB for the usual widths), so all 16 streams fall on the same few cache
+// sets and evict one another (winograd_weights took 4% of the classic-width training step so).
+constexpr int64_t kTransformBlock = 64;
+int64_t transform_blocks(const ConvGeometry& g) { return (g.o * g.c + kTransformBlock - 1) / kTransformBlock; }
+int64_t transform_grain() { return std::max<int64_t>(1, kElementwiseGrain / (16 * kTransformBlock)); }
+
 // U[ξ, o, c] = (G w[o, c] Gᵀ)[ξ]        [16, O, C]
 Tensor winograd_weights(const ConvGeometry& g, const scalar_t* w) {
   Tensor u = empty({16, g.o, g.c});
   scalar_t* us = u.data();
   const int64_t oc = g.o * g.c;
-  for (int64_t k = 0; k < oc; ++k) {  // k = o·C + c, as in w [O, C, 3, 3] and U[ξ] [O, C]
-    const scalar_t* f = w + k * 9;
-    scalar_t gf[4][3];  // G f: rows f₀, (f₀ + f₁ + f₂)/2, (f₀ − f₁ + f₂)/2, f₂
-    for (int j = 0; j < 3; ++j) {
-      gf[0][j] = f[j];
-      gf[1][j] = (f[j] + f[3 + j] + f[6 + j]) / 2;
-      gf[2][j] = (f[j] - f[3 + j] + f[6 + j]) / 2;
-      gf[3][j] = f[6 + j];
+  parallel_for(transform_blocks(g), transform_grain(), [&](int64_t b0, int64_t b1) {
+    scalar_t block[16][kTransformBlock];  // U[ξ] for the block's kernels
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t k0 = b * kTransformBlock, k1 = std::min(oc, k0 + kTransformBlock);
+      for (int64_t k = k0; k < k1; ++k) {  // k = o·C + c, as in w [O, C, 3, 3] and U[ξ] [O, C]
+        const scalar_t* f = w + k * 9;
+        scalar_t gf[4][3];  // G f: rows f₀, (f₀ + f₁ + f₂)/2, (f₀ − f₁ + f₂)/2, f₂
+        for (int j = 0; j < 3; ++j) {
+          gf[0][j] = f[j];
+          gf[1][j] = (f[j] + f[3 + j] + f[6 + j]) / 2;
+          gf[2][j] = (f[j] - f[3 + j] + f[6 + j]) / 2;
+          gf[3][j] = f[6 + j];
+        }
+        for (int r = 0; r < 4; ++r) {  // (G f) Gᵀ, row by row
+          block[4 * r + 0][k - k0] = gf[r][0];
+          block[4 * r + 1][k - k0] = (gf[r][0] + gf[r][1] + gf[r][2]) / 2;
+          block[4 * r + 2][k - k0] = (gf[r][0] - gf[r][1] + gf[r][2]) / 2;
+          block[4 * r + 3][k - k0] = gf[r][2];
+        }
+      }
+      for (int xi = 0; xi < 16; ++xi) std::copy(block[xi], block[xi] + (k1 - k0), us + xi * oc + k0);
     }
-    for (int r = 0; r < 4; ++r) {  // (G f) Gᵀ, row by row
-      us[(4 * r + 0) * oc + k] = gf[r][0];
-      us[(4 * r + 1) * oc + k] = (gf[r][0] + gf[r][1] + gf[r][2]) / 2;
-      us[(4 * r + 2) * oc + k] = (gf[r][0] - gf[r][1] + gf[r][2]) / 2;
-      us[(4 * r + 3) * oc + k] = gf[r][2];
-    }
-  }
+  });
   return u;
 }
 
@@ -478,22 +493,29 @@ struct Winograd {
 //   Gᵀ: a 4-vector (z₀, z₁, z₂, z₃) goes to (z₀ + (z₁ + z₂)/2, (z₁ − z₂)/2, (z₁ + z₂)/2 + z₃)
 void winograd_weight_gradient(const ConvGeometry& g, const scalar_t* du, scalar_t* dw) {
   const int64_t oc = g.o * g.c;
-  for (int64_t k = 0; k < oc; ++k) {
-    scalar_t z[4][3];  // Gᵀ applied along each row of dU[o, c]
-    for (int r = 0; r < 4; ++r) {
-      const scalar_t d0 = du[(4 * r) * oc + k], d1 = du[(4 * r + 1) * oc + k], d2 = du[(4 * r + 2) * oc + k],
-                     d3 = du[(4 * r + 3) * oc + k];
-      z[r][0] = d0 + (d1 + d2) / 2;
-      z[r][1] = (d1 - d2) / 2;
-      z[r][2] = (d1 + d2) / 2 + d3;
+  parallel_for(transform_blocks(g), transform_grain(), [&](int64_t b0, int64_t b1) {
+    scalar_t block[16][kTransformBlock];  // dU[ξ] for the block's kernels (see kTransformBlock)
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t k0 = b * kTransformBlock, k1 = std::min(oc, k0 + kTransformBlock);
+      for (int xi = 0; xi < 16; ++xi) std::copy(du + xi * oc + k0, du + xi * oc + k1, block[xi]);
+      for (int64_t k = k0; k < k1; ++k) {
+        scalar_t z[4][3];  // Gᵀ applied along each row of dU[o, c]
+        for (int r = 0; r < 4; ++r) {
+          const scalar_t d0 = block[4 * r][k - k0], d1 = block[4 * r + 1][k - k0], d2 = block[4 * r + 2][k - k0],
+                         d3 = block[4 * r + 3][k - k0];
+          z[r][0] = d0 + (d1 + d2) / 2;
+          z[r][1] = (d1 - d2) / 2;
+          z[r][2] = (d1 + d2) / 2 + d3;
+        }
+        scalar_t* out = dw + k * 9;
+        for (int j = 0; j < 3; ++j) {  // then down each column
+          out[j] = z[0][j] + (z[1][j] + z[2][j]) / 2;
+          out[3 + j] = (z[1][j] - z[2][j]) / 2;
+          out[6 + j] = (z[1][j] + z[2][j]) / 2 + z[3][j];
+        }
+      }
     }
-    scalar_t* out = dw + k * 9;
-    for (int j = 0; j < 3; ++j) {  // then down each column
-      out[j] = z[0][j] + (z[1][j] + z[2][j]) / 2;
-      out[3 + j] = (z[1][j] - z[2][j]) / 2;
-      out[6 + j] = (z[1][j] + z[2][j]) / 2 + z[3][j];
-    }
-  }
+  });
 }
 
 // With stride 1 the input gradient is itself a convolution, of dy with the kernel flipped and
