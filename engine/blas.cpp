@@ -14,6 +14,38 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, s
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
     return;
   }
+  if (m == 1 || n == 1) {
+    // A matrix-vector product. GEMM would pack the whole matrix operand into its blocked layout
+    // first, which for one row (a decoding step through the output projection) costs more than
+    // the product itself; GEMV streams the matrix once. C is cleared first when beta = 0, so a
+    // stale buffer is never read (BLAS may compute beta·C, and 0·NaN = NaN).
+    if (beta == 0)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = 0;
+    // the matrix operand M, stored row-major with leading dim ld, and whether y = Mᵀ x
+    const scalar_t *matrix, *x;
+    int64_t rows, cols, ld, incx, incy;
+    bool transposed;
+    if (m == 1) {  // c[0, :] = op(A)[0, :] · op(B): y = op(B)ᵀ x with x the row of op(A)
+      x = a, incx = transpose_a ? lda : 1;
+      matrix = b, ld = ldb, incy = 1;
+      transposed = !transpose_b;  // B is [k, n]: y = Bᵀ x;  B stored [n, k]: y = B x
+      rows = transpose_b ? n : k, cols = transpose_b ? k : n;
+    } else {  // c[:, 0] = op(A) · op(B)[:, 0]: y = op(A) x with x the column of op(B)
+      x = b, incx = transpose_b ? 1 : ldb;
+      matrix = a, ld = lda, incy = ldc;
+      transposed = transpose_a;  // A stored [k, m]: y = Aᵀ x
+      rows = transpose_a ? k : m, cols = transpose_a ? m : k;
+    }
+#ifdef TESSERA_DOUBLE
+    cblas_dgemv(
+#else
+    cblas_sgemv(
+#endif
+        CblasRowMajor, transposed ? CblasTrans : CblasNoTrans, static_cast<int>(rows), static_cast<int>(cols), alpha,
+        matrix, static_cast<int>(ld), x, static_cast<int>(incx), beta, c, static_cast<int>(incy));
+    return;
+  }
 #ifdef TESSERA_DOUBLE
   cblas_dgemm(
 #else
