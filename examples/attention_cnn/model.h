@@ -10,8 +10,8 @@
 //     └ adaptive average pool to 1 x 1 ─ flatten                            [B, w_last]
 //     └ Linear(w_last → classes)                                              logits [B, classes]
 //
-// widths = {w0, w1, w2, …}; the default {16, 32, 64} reaches 92.0% on Fashion-MNIST in 6 epochs,
-// about 5½ minutes on two cores; --classic selects {64, 128, 256}. docs/attention_cnn.md has the numbers.
+// widths = {w0, w1, w2, …}; the default {16, 32, 64} reaches 91.7% on Fashion-MNIST in 6 epochs,
+// about 2½ minutes on two cores; --classic selects {64, 128, 256}. docs/attention_cnn.md has the numbers.
 // The config is saved as JSON in every checkpoint, so `eval` and `attention` rebuild the model
 // that was trained.
 #pragma once
