@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "examples/common/progress.h"
+#include "examples/common/state_dict.h"
 #include "nn/loss.h"
 #include "nn/lr_scheduler.h"
 #include "nn/optim.h"
@@ -19,21 +20,13 @@ namespace attention_cnn {
 
 using namespace tessera;
 
+using examples::add_prefixed;
+using examples::with_prefix;
+
 namespace {
 
 constexpr double kOneCycleDivFactor = 25;         // start at lr / 25
 constexpr double kOneCycleFinalDivFactor = 1e4;   // end at lr / 25 / 1e4
-
-void add_prefixed(nn::StateDict& into, const std::string& prefix, const nn::StateDict& from) {
-  for (const auto& [name, tensor] : from) into.insert(prefix + name, tensor);
-}
-
-nn::StateDict with_prefix(const nn::StateDict& all, const std::string& prefix) {
-  nn::StateDict out;
-  for (const auto& [name, tensor] : all)
-    if (name.rfind(prefix, 0) == 0) out.insert(name.substr(prefix.size()), tensor);
-  return out;
-}
 
 nlohmann::json history_json(const std::vector<EpochRecord>& history) {
   nlohmann::json h = nlohmann::json::array();

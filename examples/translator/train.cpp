@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "examples/common/progress.h"
+#include "examples/common/state_dict.h"
 #include "examples/common/svg.h"
 #include "examples/common/files.h"
 #include "examples/translator/batching.h"
@@ -24,22 +25,12 @@ namespace translator {
 
 using namespace tessera;
 
+using examples::add_prefixed;
+using examples::with_prefix;
+
 namespace {
 
 constexpr int64_t kEos = 2;
-
-// Prefixes every name of `from` with `prefix` into `into`.
-void add_prefixed(nn::StateDict& into, const std::string& prefix, const nn::StateDict& from) {
-  for (const auto& [name, tensor] : from) into.insert(prefix + name, tensor);
-}
-
-// The entries of `all` whose names start with `prefix`, with the prefix removed.
-nn::StateDict with_prefix(const nn::StateDict& all, const std::string& prefix) {
-  nn::StateDict out;
-  for (const auto& [name, tensor] : all)
-    if (name.rfind(prefix, 0) == 0) out.insert(name.substr(prefix.size()), tensor);
-  return out;
-}
 
 nlohmann::json history_json(const std::vector<EpochRecord>& history) {
   nlohmann::json h = nlohmann::json::array();
