@@ -2,7 +2,7 @@
 // checkpoint: tessera's half of issue 5's decoding target (bench/run_translator_bench.py runs it
 // beside bench/translator_reference.py's `decode`, which loads the same checkpoint into PyTorch).
 //
-//   bench_translator --checkpoint FILE --source "tokens ..." [--steps 20] [--reps 15] [--threads 2]
+//   bench_translator --checkpoint FILE --source "words ..." [--steps 20] [--reps 15] [--threads 2]
 //
 // prints one JSON line with, in ms per sentence (median of --reps after a warm-up):
 //   forced     encode + exactly --steps greedy steps with the decoder's key/value cache (the loop of
@@ -11,8 +11,8 @@
 //   until_eos  translate_ids with beam 1 (the library's greedy search, stops at <eos>)
 //   uncached   encode + --steps steps that re-run the decoder on the whole prefix, as PyTorch's
 //              usual loop does (what the cache saves, on tessera's own engine)
-// The source is given as tokens (an exported split's line), mapped through the checkpoint's
-// source vocabulary, <eos> appended.
+// The source is given as words (preprocessed, space-separated: test_words.tsv's line), encoded by
+// the checkpoint's source vocabulary (into pieces, for a subword one), <eos> appended.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -83,10 +83,11 @@ double median_ms(const std::function<void()>& body, int reps) {
 }
 
 // every token, <eos> and what follows included (Vocab::decode stops at the first <eos>)
+// Every id's token, <eos> and all (pieces joined into words for a subword vocabulary).
 std::string all_tokens(const Vocab& vocab, const std::vector<int64_t>& ids) {
-  std::string out;
-  for (const int64_t id : ids) out += (out.empty() ? "" : " ") + vocab.token(id);
-  return out;
+  std::vector<std::string> tokens;
+  for (const int64_t id : ids) tokens.push_back(vocab.token(id));
+  return detokenize(vocab.words(tokens));
 }
 
 std::string json_string(const std::string& s) {

@@ -6,6 +6,7 @@ on both, prints a table and writes bench/results_translator.md.
 
     /usr/bin/python3 bench/run_translator_bench.py [--build-dir DIR] [--epochs 4] [--threads 2]
         [--out runs/bench-translator] [--decode-rounds 5] [--max-wait 180] [--no-parity] [--no-write]
+        [--translator-args '--subwords 4000 ...']
 
 Needs `ninja -C DIR examples/translator/translator bench/bench_translator` (DIR: --build-dir, else
 $TESSERA_BUILD_DIR, else build) and dict-freedict-eng-deu installed.
@@ -30,15 +31,19 @@ $TESSERA_BUILD_DIR, else build) and dict-freedict-eng-deu installed.
      translates the test split too; identical output means the two models compute the same thing.
   5. Decoding: the first test sentence of 10 words (+ final punctuation) with tessera's trained
      weights on both sides: encode + exactly 20 greedy steps (forced, not stopping at <eos>), and
-     until <eos>. tessera (bench_translator, --threads) uses its KV cache; PyTorch re-runs the
-     decoder on the whole prefix each step (its usual greedy loop), at 1 and 2 threads. --decode-rounds
-     rounds interleave the processes; medians of the rounds' medians.
+     until <eos>. tessera (bench_translator) uses its KV cache, at --threads with OpenMP's default
+     (spinning) and with PASSIVE waiting, and at 1 thread; PyTorch re-runs the decoder on the whole
+     prefix each step (its usual greedy loop), at 1 and 2 threads. --decode-rounds rounds interleave
+     the processes; medians of the rounds' medians; each side's fastest setting is compared.
+  --translator-args passes data, model and training options (e.g. '--subwords 4000') to both
+  `translator export` and `translator train`, so the two sides still train the same thing.
 """
 import argparse
 import datetime
 import json
 import os
 import platform
+import shlex
 import statistics
 import struct
 import subprocess
@@ -127,6 +132,8 @@ def main():
     parser.add_argument("--build-dir", default=os.environ.get("TESSERA_BUILD_DIR", "build"))
     parser.add_argument("--epochs", type=int, default=4, help="epochs on both sides (translator's default is 8)")
     parser.add_argument("--threads", type=int, default=2, help="tessera's threads")
+    parser.add_argument("--translator-args", default="",
+                        help="more `translator` data/model/training options for both sides, e.g. '--subwords 4000'")
     parser.add_argument("--tessera-wait-policy", choices=["passive", "auto", "default"], default="passive",
                         help="OMP_WAIT_POLICY for tessera: PASSIVE (default: the machine is shared), auto (PASSIVE "
                              "when other processes use >= 0.3 cores as a run starts) or OpenMP's default (spinning)")
@@ -153,12 +160,15 @@ def main():
     started = time.perf_counter()
 
     # 1. the data both sides train on
-    text, _, _ = run([translator, "export", "--data", "freedict", "--epochs", str(args.epochs), "--out", data],
+    extra = shlex.split(args.translator_args)
+    text, _, _ = run([translator, "export", "--data", "freedict", "--epochs", str(args.epochs), *extra, "--out", data],
                      label="translator export")
     say(text.strip().replace("\n", "; "))
     with open(os.path.join(data, "options.json")) as f:
         options = json.load(f)
-    test_pairs = [line.split("\t") for line in read_lines(os.path.join(data, "test.tsv"))]
+    test_words = os.path.join(data, "test_words.tsv")  # words; test.tsv has the model's tokens (pieces)
+    test_pairs = [line.split("\t") for line in read_lines(test_words)]
+    test_token_pairs = [line.split("\t") for line in read_lines(os.path.join(data, "test.tsv"))]
     first_epoch_steps = sum(1 for line in read_lines(os.path.join(data, "batches.tsv")) if line.startswith("1\t"))
 
     # 2. PyTorch's best thread setting for this model
@@ -184,7 +194,7 @@ def main():
     say(f"training tessera, {args.epochs} epochs ({options['steps']} steps)")
     _, tessera_wall, tessera_others = run(
         [translator, "--threads", str(args.threads), "train", "--data", "freedict", "--epochs", str(args.epochs),
-         "--out", tessera_dir], env=env_with(OMP_WAIT_POLICY=tessera_policy), label="translator train")
+         *extra, "--out", tessera_dir], env=env_with(OMP_WAIT_POLICY=tessera_policy), label="translator train")
     checkpoint = os.path.join(tessera_dir, "model.safetensors")
     history = checkpoint_training(checkpoint)["history"]
     tessera_seconds = sum(r["seconds"] for r in history)
@@ -215,7 +225,7 @@ def main():
             if who == "tessera":
                 policy = tessera_policy_for(load)
                 _, _, others = run([translator, "--threads", str(args.threads), "train", "--data", "freedict",
-                                    "--epochs", "1", "--out", os.path.join(out, "tessera-round")],
+                                    *extra, "--epochs", "1", "--out", os.path.join(out, "tessera-round")],
                                    env=env_with(OMP_WAIT_POLICY=policy), label="translator train (round)")
                 first = checkpoint_training(os.path.join(out, "tessera-round", "model.safetensors"))["history"][0]
                 tps = first["tokens_per_second"]
@@ -247,7 +257,7 @@ def main():
         f.write(hyps)
 
     def bleu(path):
-        stdout, _, _ = run([translator, "score", path, os.path.join(data, "test.tsv")], label="translator score")
+        stdout, _, _ = run([translator, "score", path, test_words], label="translator score")
         return json.loads(stdout)
 
     tessera_bleu = bleu(tessera_hyps)
@@ -264,22 +274,30 @@ def main():
             f"BLEU {parity['bleu']:.2f}")
 
     # 5. greedy decoding of a 10-word sentence
-    sentence = next(s for s, _ in test_pairs if len(s.split(" ")) == 11 and s.split(" ")[-1] in (".", "?", "!"))
-    say(f"decoding: '{sentence}'")
-    decode = {"tessera": [], **{label: [] for label, _ in TORCH_SETTINGS}}
+    # Each side at each of its settings, and each side's best is compared (as PyTorch's thread
+    # count for training): tessera at --threads with OpenMP's default (spinning) and PASSIVE
+    # waiting, and at 1 thread; PyTorch at 1 and 2 threads (PASSIVE).
+    index = next(i for i, (s, _) in enumerate(test_pairs)
+                 if len(s.split(" ")) == 11 and s.split(" ")[-1] in (".", "?", "!"))
+    sentence, sentence_tokens = test_pairs[index][0], test_token_pairs[index][0]
+    say(f"decoding: '{sentence}' (model tokens: '{sentence_tokens}')")
+    tessera_settings = {f"{args.threads}t spinning": (args.threads, None),
+                        f"{args.threads}t PASSIVE": (args.threads, "PASSIVE"), "1t": (1, None)}
+    decode = {**{label: [] for label in tessera_settings}, **{label: [] for label, _ in TORCH_SETTINGS}}
     for round_index in range(args.decode_rounds):
-        order = ["tessera"] + [label for label, _ in TORCH_SETTINGS]
+        order = list(decode)
         order = order[round_index % len(order):] + order[:round_index % len(order)]
         for who in order:
             budget.wait("a decoding round")
-            if who == "tessera":
+            if who in tessera_settings:
+                threads, policy = tessera_settings[who]
                 stdout, _, _ = run([bench, "--checkpoint", checkpoint, "--source", sentence, "--steps",
-                                    str(args.decode_steps), "--threads", str(args.threads)],
-                                   env=env_with(OMP_WAIT_POLICY=tessera_policy), label="bench_translator")
+                                    str(args.decode_steps), "--threads", str(threads)],
+                                   env=env_with(OMP_WAIT_POLICY=policy), label=f"bench_translator {who}")
             else:
                 threads = dict(TORCH_SETTINGS)[who]
                 stdout, _, _ = run([PY, REFERENCE, "--threads", str(threads), "decode", "--checkpoint", checkpoint,
-                                    "--source", sentence, "--steps", str(args.decode_steps)],
+                                    "--source", sentence_tokens, "--steps", str(args.decode_steps)],
                                    env=env_with(OMP_WAIT_POLICY="PASSIVE"), label=f"reference decode {who}")
             decode[who].append(json.loads(stdout.strip().split("\n")[-1]))
 
@@ -287,10 +305,12 @@ def main():
         return statistics.median(r[key]["median_ms"] for r in decode[who])
 
     torch_decode_label = min((label for label, _ in TORCH_SETTINGS), key=lambda label: med(label, "forced"))
-    d_tessera, d_torch = decode["tessera"][-1], decode[torch_decode_label][-1]
-    forced_tessera, forced_torch = med("tessera", "forced"), med(torch_decode_label, "forced")
-    eos_tessera, eos_torch = med("tessera", "until_eos"), med(torch_decode_label, "until_eos")
-    uncached_tessera = med("tessera", "uncached")
+    tessera_decode_label = min(tessera_settings, key=lambda label: med(label, "forced"))
+    d_tessera, d_torch = decode[tessera_decode_label][-1], decode[torch_decode_label][-1]
+    forced_tessera, forced_torch = med(tessera_decode_label, "forced"), med(torch_decode_label, "forced")
+    eos_tessera, eos_torch = med(tessera_decode_label, "until_eos"), med(torch_decode_label, "until_eos")
+    uncached_tessera = med(tessera_decode_label, "uncached")
+    decode_settings_line = "; ".join(f"{label} {med(label, 'forced'):.2f} ms" for label in decode)
     total_minutes = (time.perf_counter() - started) / 60
 
     # ---- the table ----
@@ -330,17 +350,20 @@ def main():
                            text=True).stdout.split()[1::2]
     lines = [
         "# The translator against PyTorch (issue 5)", "",
-        f"Written by `bench/run_translator_bench.py --epochs {args.epochs}` on "
+        f"Written by `bench/run_translator_bench.py --epochs {args.epochs}"
+        + (f" --translator-args '{args.translator_args}'" if args.translator_args else "") + "` on "
         f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {platform.node()} ({NCPU} cores), build "
         f"`{args.build_dir}`" + (f" (the working tree at commit {commit}" +
                                   (f", with local changes to {', '.join(dirty)})" if dirty else ")")
                                   if os.path.realpath(build).startswith(os.path.realpath(ROOT) + os.sep) else "") +
         f"; whole run {total_minutes:.1f} min.", "",
         f"- Data: Debian's dict-freedict-eng-deu through `translator export` (tessera's preprocessing, split, "
-        f"vocabularies with min_freq {options['min_freq']}: {options['model']['source_vocab_size']} / "
-        f"{options['model']['target_vocab_size']} tokens; {len(read_lines(os.path.join(data, 'train.tsv')))} training "
-        f"pairs, {len(test_pairs)} test pairs).",
-        f"- Model (both): `translator train` defaults, d_model {options['model']['d_model']}, "
+        + (f"SentencePiece {options['subword_model']} subword vocabularies" if options.get("subwords", 0) > 0
+           else f"word vocabularies with min_freq {options['min_freq']}") +
+        f": {options['model']['source_vocab_size']} / {options['model']['target_vocab_size']} tokens; "
+        f"{len(read_lines(os.path.join(data, 'train.tsv')))} training pairs, {len(test_pairs)} test pairs).",
+        f"- Model (both): `translator train` defaults" + (f" with `{args.translator_args}`" if args.translator_args
+                                                          else "") + f", d_model {options['model']['d_model']}, "
         f"{options['model']['nhead']} heads, {options['model']['encoder_layers']}+{options['model']['decoder_layers']} "
         f"layers, ffn {options['model']['dim_feedforward']}, dropout {options['model']['dropout']}, post-norm, tied "
         f"output with bias; {reference['parameters']:,} parameters.",
@@ -359,7 +382,8 @@ def main():
         f"- Decoding: `{sentence}` ({len(sentence.split(' '))} tokens + <eos>) with tessera's trained weights on both "
         f"sides; encode + {args.decode_steps} greedy steps, not stopping at <eos>. tessera: its KV cache "
         f"(bench/bench_translator.cpp); PyTorch: its usual loop re-running the decoder on the whole prefix each step, "
-        f"{torch_decode_label}. Median of {args.decode_rounds} interleaved rounds of 15 repetitions.", "",
+        f"{torch_decode_label}. Median of {args.decode_rounds} interleaved rounds of 15 repetitions; each side at its "
+        f"fastest setting (tessera: {tessera_decode_label}). All settings: {decode_settings_line}.", "",
         "| | tessera | PyTorch | ratio | target |", "|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]

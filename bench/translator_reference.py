@@ -10,15 +10,18 @@ bias). Module names are tessera's state_dict names, so a tessera checkpoint load
 
 Data and tokenisation are tessera's by construction: `translator export` writes the splits as
 tokens, the vocabularies and the batches of every epoch (row indices into the train split, in
-tessera's order), and this script reads them; it never tokenises text itself. Training follows
+tessera's order), and this script reads them; it never tokenises text itself. With subword
+vocabularies the splits hold SentencePiece pieces, and translations are joined back into words
+(join_pieces, as tessera's Vocab::words) before they are written. Training follows
 examples/translator/train.cpp: Adam(betas 0.9/0.98, eps 1e-9), the Noam schedule as a LambdaLR
 (update k uses lr = f d^-1/2 min(k^-1/2, k w^-3/2)), cross-entropy with ignore_index <pad> and
 label smoothing, gradient-norm clipping, the exported batches in the exported order.
 
     translator_reference.py train  --data DIR --out DIR [--threads N] [--max-steps N]
         trains on DIR (from `translator export`), writes DIR_OUT/result.json (per-epoch seconds of
-        training steps, target tokens, loss) and DIR_OUT/test_hypotheses.txt (greedy, tokenised)
+        training steps, target tokens, loss) and DIR_OUT/test_hypotheses.txt (greedy, as words)
     translator_reference.py decode --checkpoint FILE --source "tokens ..." [--steps 20] [--reps 15]
+        (--source: the model's tokens, space-separated: words, or pieces with subword vocabularies)
         greedy decoding of one sentence with the weights of a tessera checkpoint, PyTorch's usual
         way (the decoder re-runs the whole prefix every step, no key/value cache); prints JSON
     translator_reference.py translate --checkpoint FILE --data DIR --out FILE
@@ -52,6 +55,29 @@ def read_vocab(path):
     with open(path, encoding="utf-8") as f:
         tokens = json.load(f)["tokens"]
     return tokens, {t: i for i, t in enumerate(tokens)}
+
+
+def is_subword(vocab_json):
+    """A subword vocabulary carries its SentencePiece model (vocab.h); its tokens are pieces."""
+    return "subword_model" in json.loads(vocab_json)
+
+
+def join_pieces(pieces):
+    """Vocab::words: pieces into words at each U+2581 (a word's first piece); specials stand alone."""
+    words, open_word = [], False
+    for p in pieces:
+        if p in ("<pad>", "<bos>", "<eos>", "<unk>"):
+            words.append(p)
+            open_word = False
+        elif p.startswith("\u2581"):
+            words.append(p[1:])
+            open_word = True
+        elif open_word:
+            words[-1] += p
+        else:
+            words.append(p)
+            open_word = True
+    return [w for w in words if w]
 
 
 def read_split(path, source_index, target_index):
@@ -196,11 +222,13 @@ def load_tessera_checkpoint(path):
     model.load_state_dict(state, strict=True)
     source_tokens = json.loads(metadata["source_vocab"])["tokens"]
     target_tokens = json.loads(metadata["target_vocab"])["tokens"]
-    return model, source_tokens, target_tokens
+    return model, source_tokens, target_tokens, is_subword(metadata["target_vocab"])
 
 
-def decode_tokens(ids, target_tokens):
-    return " ".join(target_tokens[i] for i in ids)
+def decode_tokens(ids, target_tokens, subword):
+    """The words of a translation's ids (pieces joined for a subword vocabulary), space-separated."""
+    tokens = [target_tokens[i] for i in ids]
+    return " ".join(join_pieces(tokens) if subword else tokens)
 
 
 # ---------------- commands ----------------
@@ -210,6 +238,8 @@ def cmd_train(args):
     config = options["model"]
     _, source_index = read_vocab(os.path.join(args.data, "source_vocab.json"))
     target_tokens, target_index = read_vocab(os.path.join(args.data, "target_vocab.json"))
+    with open(os.path.join(args.data, "target_vocab.json"), encoding="utf-8") as f:
+        subword = is_subword(f.read())
     train = read_split(os.path.join(args.data, "train.tsv"), source_index, target_index)
     test = read_split(os.path.join(args.data, "test.tsv"), source_index, target_index)
     batches = read_batches(os.path.join(args.data, "batches.tsv"))
@@ -263,7 +293,7 @@ def cmd_train(args):
         hypotheses_seconds = time.perf_counter() - start
         with open(os.path.join(args.out, "test_hypotheses.txt"), "w", encoding="utf-8") as f:
             for h in hyps:
-                f.write(decode_tokens(h, target_tokens) + "\n")
+                f.write(decode_tokens(h, target_tokens, subword) + "\n")
     total_tokens = sum(r["tokens"] for r in history)
     total_seconds = sum(r["seconds"] for r in history)
     result = {"threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
@@ -276,9 +306,9 @@ def cmd_train(args):
 
 
 def cmd_decode(args):
-    model, source_tokens, target_tokens = load_tessera_checkpoint(args.checkpoint)
+    model, source_tokens, target_tokens, subword = load_tessera_checkpoint(args.checkpoint)
     index = {t: i for i, t in enumerate(source_tokens)}
-    source = [index.get(w, UNK) for w in args.source.split(" ")] + [EOS]
+    source = [index.get(w, UNK) for w in args.source.split(" ")] + [EOS]  # the model's tokens (pieces)
     runs = {}
     for label, steps, stop in (("forced", args.steps, False), ("until_eos", None, True)):
         greedy(model, [source], steps, stop)  # warm-up
@@ -289,18 +319,18 @@ def cmd_decode(args):
             times.append(time.perf_counter() - start)
             tokens = out
         runs[label] = {"median_ms": 1000 * statistics.median(times), "reps_ms": [1000 * t for t in times],
-                       "tokens": len(tokens), "translation": decode_tokens(tokens, target_tokens)}
+                       "tokens": len(tokens), "translation": decode_tokens(tokens, target_tokens, subword)}
     print(json.dumps({"threads": torch.get_num_threads(), "source_tokens": len(source) - 1, **runs}), flush=True)
 
 
 def cmd_translate(args):
-    model, source_tokens, target_tokens = load_tessera_checkpoint(args.checkpoint)
+    model, source_tokens, target_tokens, subword = load_tessera_checkpoint(args.checkpoint)
     index = {t: i for i, t in enumerate(source_tokens)}
     test = read_split(os.path.join(args.data, "test.tsv"), index, {})
     with open(args.out, "w", encoding="utf-8") as f:
         for begin in range(0, len(test), 128):
             for h in greedy(model, [s + [EOS] for s, _, _ in test[begin:begin + 128]]):
-                f.write(decode_tokens(h, target_tokens) + "\n")
+                f.write(decode_tokens(h, target_tokens, subword) + "\n")
 
 
 def main():
@@ -313,7 +343,7 @@ def main():
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (thread calibration)")
     p = sub.add_parser("decode")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--source", required=True, help="the source sentence as tokens, space-separated")
+    p.add_argument("--source", required=True, help="the source sentence as the model's tokens (words or pieces), space-separated")
     p.add_argument("--steps", type=int, default=20, help="forced number of generated tokens")
     p.add_argument("--reps", type=int, default=15)
     p = sub.add_parser("translate")

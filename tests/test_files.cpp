@@ -1,4 +1,4 @@
-// Tests for examples/common/files.h.
+// Tests for examples/common/files.h and base64.h.
 #include <doctest/doctest.h>
 
 #include "tests/examples_helpers.h"
@@ -7,7 +7,11 @@
 #include <zlib.h>
 
 #include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "examples/common/base64.h"
 #include "examples/common/files.h"
 #include "tests/helpers.h"
 
@@ -75,4 +79,24 @@ TEST_CASE("files: read_gzip_file inflates gzip files and rejects damaged ones") 
   write_file_atomically(path, "plain text");  // no gzip header: read as it is
   CHECK(read_gzip_file(path) == "plain text");
   CHECK(throws_with([&] { read_gzip_file((dir.path / "missing.gz").string()); }, "No such file"));
+}
+
+TEST_CASE("base64: RFC 4648 test vectors, round trips of every byte, and bad input") {
+  // RFC 4648 section 10.
+  const std::vector<std::pair<std::string, std::string>> vectors = {
+      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    CHECK(base64_encode(plain) == encoded);
+    CHECK(base64_decode(encoded) == plain);
+  }
+  std::string all;
+  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+  for (size_t n = 0; n <= all.size(); n += 37) CHECK(base64_decode(base64_encode(all.substr(0, n))) == all.substr(0, n));
+  CHECK(base64_decode(base64_encode(all)) == all);
+  CHECK(throws_with([] { base64_decode("Zm9"); }, "not a multiple of 4"));
+  CHECK(throws_with([] { base64_decode("Zm9v*A=="); }, "character 4 ('*')"));
+  CHECK(throws_with([] { base64_decode("Z=9v"); }, "character 1 ('=')"));
+  CHECK(throws_with([] { base64_decode("Zg=A"); }, "character 2 ('=')"));
+  CHECK(throws_with([] { base64_decode("Zg==Zm9v"); }, "character 2 ('=')"));
 }

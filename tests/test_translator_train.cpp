@@ -119,6 +119,39 @@ TEST_CASE("translator train: a small code is learnt, and greedy translation repr
   CHECK(evaluate_bleu(*model, s.target_vocab, s.data, 3, 40) > 80);  // beam search agrees
 }
 
+TEST_CASE("translator train: with subword vocabularies the code is learnt too, and the checkpoint keeps them") {
+  // Vocabularies too small for whole words: every code word is spelt in pieces, so the model must
+  // learn to emit several pieces per word; BLEU is on the words they join into.
+  Setup s = setup(160);
+  const std::vector<SentencePair> p = code_pairs(160);
+  s.source_vocab = Vocab::build_subwords(tokenized(p, true), 30);
+  s.target_vocab = Vocab::build_subwords(tokenized(p, false), 24);
+  REQUIRE(s.target_vocab.is_subword());
+  s.config.max_length = 40;
+  s.data = make_dataset(p, s.source_vocab, s.target_vocab, s.config.max_length);
+  REQUIRE(s.data.size() == p.size());
+  size_t pieces = 0, words = 0;
+  for (size_t i = 0; i < s.data.size(); ++i) pieces += s.data.target_ids[i].size(), words += s.data.target_tokens[i].size();
+  CHECK(pieces > words + words / 2);  // well over one piece per word
+  s.config.source_vocab_size = s.source_vocab.size();
+  s.config.target_vocab_size = s.target_vocab.size();
+  TempDir dir;
+  TrainOptions o = quick_options(60);
+  o.checkpoint = dir.file("subwords.safetensors");
+  auto model = fresh_model(s.config, 1);
+  train(*model, s.source_vocab, s.target_vocab, s.data, s.data, o);
+  std::vector<std::vector<std::string>> hyps;
+  const double bleu = evaluate_bleu(*model, s.target_vocab, s.data, 1, 40, &hyps);
+  MESSAGE("BLEU on the training code, subwords: " << bleu);
+  CHECK(bleu > 80);
+  CHECK(hyps[0] == s.data.target_tokens[0]);  // words, not pieces
+
+  const Checkpoint c = load_checkpoint(o.checkpoint);
+  CHECK(c.source_vocab.is_subword());
+  CHECK(c.target_vocab == s.target_vocab);
+  CHECK(c.source_vocab.encode(s.data.source_tokens[3]) == s.data.source_ids[3]);
+}
+
 TEST_CASE("translator train: resuming from a checkpoint continues bit for bit") {
   Setup s = setup(48);
   TempDir dir;

@@ -1,8 +1,12 @@
 // Tests for examples/translator/vocab.h.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
+#include "examples/common/base64.h"
 #include "examples/common/files.h"
 #include "examples/translator/vocab.h"
 #include "tests/helpers.h"
@@ -80,4 +84,110 @@ TEST_CASE("vocab: save and load") {
   CHECK(throws_with([&] { Vocab::load(path); }, "Vocab::load: " + path));
   std::filesystem::remove(path);
   CHECK(throws_with([&] { Vocab::load(path); }, "cannot open"));
+}
+
+// ---------------- subwords (SentencePiece) ----------------
+
+namespace {
+// German-like sentences where compounds share parts: haus, tür, garten, haustür, gartenhaus ...
+std::vector<Tokens> compound_corpus() {
+  const Tokens articles = {"das", "die", "der", "ein"}, nouns = {"haus", "tür", "garten", "haustür", "gartentür",
+                                                                 "gartenhaus", "baum", "baumhaus", "hund", "hundehaus"};
+  const Tokens verbs = {"ist", "war", "bleibt"}, adjectives = {"groß", "klein", "alt", "neu", "schön"};
+  std::vector<Tokens> sentences;
+  for (size_t i = 0; i < 600; ++i)
+    sentences.push_back({articles[i % 4], nouns[(i * 7) % 10], verbs[(i / 3) % 3], adjectives[(i * 3 + i / 10) % 5], "."});
+  return sentences;
+}
+}  // namespace
+
+TEST_CASE("vocab: subwords learn pieces, and every word of known characters comes back exactly") {
+  const std::vector<Tokens> corpus = compound_corpus();
+  const Vocab v = Vocab::build_subwords(corpus, 60);
+  CHECK(v.is_subword());
+  CHECK_FALSE(Vocab::build(corpus).is_subword());
+  CHECK(v.size() <= 60);
+  CHECK(v.size() > 20);
+  CHECK(v.tokens()[0] == "<pad>");
+  CHECK(v.tokens()[3] == "<unk>");
+  // "▁" marks a word's first piece; a frequent short word is one piece.
+  // "▁" marks a word's first piece. The frequent parts of the compounds are pieces of their own,
+  // and a compound is spelt from them.
+  INFO(nlohmann::json(v.tokens()).dump());
+  CHECK(v.pieces({"haus"}) == Tokens{"▁haus"});
+  CHECK(v.pieces({"gartenhaus"}) == Tokens{"▁garten", "haus"});
+  CHECK(v.pieces({"baumhaus", "garten"}) == Tokens{"▁baum", "haus", "▁garten"});
+  // Every training word, and unseen words of seen letters, round-trip through ids.
+  for (const Tokens& s : corpus) CHECK(v.decode(v.encode(s)) == s);
+  Tokens unknown;
+  const Tokens unseen = {"der", "hundetür", "ist", "schöner", "."};  // never in the corpus
+  const std::vector<int64_t> ids = v.encode(unseen, &unknown);
+  CHECK(unknown.empty());
+  CHECK(std::find(ids.begin(), ids.end(), Vocab::kUnk) == ids.end());
+  CHECK(ids.size() > unseen.size());  // the new words are spelt in several pieces
+  CHECK(v.decode(ids) == unseen);
+  // With eos and padding: the ids up to <eos>, joined back into words.
+  std::vector<int64_t> padded = {Vocab::kBos};
+  padded.insert(padded.end(), ids.begin(), ids.end());
+  padded.insert(padded.end(), {Vocab::kEos, ids[0], Vocab::kPad});
+  CHECK(v.decode(padded) == unseen);
+  Tokens raw = v.decode(padded, false);  // pieces, as the heatmaps label them
+  CHECK(raw.size() == ids.size() + 2);
+  CHECK(raw.front() == "<bos>");
+  CHECK(raw.back() == "<eos>");
+  // A character never seen: its word is reported, the character becomes <unk>.
+  unknown.clear();
+  const std::vector<int64_t> with_x = v.encode({"das", "xhaus"}, &unknown);
+  CHECK(unknown == Tokens{"xhaus"});
+  CHECK(std::count(with_x.begin(), with_x.end(), Vocab::kUnk) == 1);
+  CHECK(v.decode(v.encode({"das", "xhaus"})).front() == "das");
+}
+
+TEST_CASE("vocab: joining pieces into words, worked by hand") {
+  const Vocab v = Vocab::build_subwords(compound_corpus(), 60);
+  CHECK(v.words({"▁häus", "chen", "▁ist", "<unk>", "▁", "da", "▁"}) == Tokens{"häuschen", "ist", "<unk>", "da"});
+  CHECK(v.words({"chen", "▁a", "b"}) == Tokens{"chen", "ab"});  // a leading continuation starts a word
+  CHECK(v.words({}).empty());
+  const Vocab words = Vocab::build({{"a"}});
+  CHECK(words.words({"▁a", "b"}) == Tokens{"▁a", "b"});  // a word vocabulary leaves tokens alone
+  CHECK(words.pieces({"a", "b"}) == Tokens{"a", "b"});
+}
+
+TEST_CASE("vocab: subwords are deterministic, BPE works too, and bad requests are refused") {
+  const std::vector<Tokens> corpus = compound_corpus();
+  CHECK(Vocab::build_subwords(corpus, 60) == Vocab::build_subwords(corpus, 60));
+  CHECK(Vocab::build_subwords(corpus, 60).to_json() == Vocab::build_subwords(corpus, 60).to_json());
+  CHECK(Vocab::build_subwords(corpus, 30).size() <= 30);
+  const Vocab bpe = Vocab::build_subwords(corpus, 60, "bpe");
+  CHECK(bpe.is_subword());
+  CHECK_FALSE(bpe == Vocab::build_subwords(corpus, 60));
+  for (const Tokens& s : corpus) CHECK(bpe.decode(bpe.encode(s)) == s);
+  CHECK(throws_with([&] { Vocab::build_subwords(corpus, 60, "wordpiece"); }, "'wordpiece' is not 'unigram' or 'bpe'"));
+  CHECK(throws_with([&] { Vocab::build_subwords(corpus, 4); }, "size 4 leaves no room"));
+  CHECK(throws_with([] { Vocab::build_subwords({{}, {}}, 60); }, "no words"));
+}
+
+TEST_CASE("vocab: a subword vocabulary survives JSON, and a damaged model is refused") {
+  const Vocab v = Vocab::build_subwords(compound_corpus(), 60);
+  const std::string json = v.to_json();
+  CHECK(json.find("\"subword_model\"") != std::string::npos);
+  const Vocab back = Vocab::from_json(json);
+  CHECK(back == v);
+  CHECK(back.is_subword());
+  CHECK(back.encode({"der", "hundetür"}) == v.encode({"der", "hundetür"}));
+
+  nlohmann::json parsed = nlohmann::json::parse(json);
+  nlohmann::json bad = parsed;
+  bad["subword_model"] = "not base64!";
+  CHECK(throws_with([&] { Vocab::from_json(bad.dump()); }, "\"subword_model\": base64_decode"));
+  bad["subword_model"] = examples::base64_encode("garbage bytes");
+  CHECK(throws_with([&] { Vocab::from_json(bad.dump()); }, "does not load"));
+  bad["subword_model"] = 42;
+  CHECK(throws_with([&] { Vocab::from_json(bad.dump()); }, "must be a base64 string"));
+  bad = parsed;
+  bad["tokens"][5] = "▁zzz";  // the token list no longer matches the model's pieces
+  CHECK(throws_with([&] { Vocab::from_json(bad.dump()); }, "pieces are not the"));
+  // A word vocabulary written by earlier versions (no "subword_model") still loads.
+  parsed.erase("subword_model");
+  CHECK_FALSE(Vocab::from_json(parsed.dump()).is_subword());
 }

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "engine/error.h"
+#include "examples/common/base64.h"
 #include "examples/common/svg.h"
 #include "examples/common/utf8.h"
 
@@ -50,19 +51,6 @@ void check_panel(const ImagePanel& p, size_t index) {
 }
 
 }  // namespace
-
-std::string base64(const std::string& bytes) {
-  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    const size_t n = std::min<size_t>(3, bytes.size() - i);
-    uint32_t v = 0;
-    for (size_t k = 0; k < 3; ++k) v = (v << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
-    for (size_t k = 0; k < 4; ++k) out.push_back(k <= n ? kDigits[(v >> (18 - 6 * k)) & 63] : '=');
-  }
-  return out;
-}
 
 std::string grey_png(const std::vector<double>& pixels, int64_t rows, int64_t cols) {
   TS_CHECK(rows > 0 && cols > 0 && static_cast<int64_t>(pixels.size()) == rows * cols,
@@ -148,7 +136,7 @@ std::string svg_image_grid(const std::vector<ImagePanel>& panels, int columns, c
         "<image x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" preserveAspectRatio=\"none\" "
         "image-rendering=\"pixelated\" style=\"image-rendering:pixelated;image-rendering:crisp-edges\" "
         "xlink:href=\"data:image/png;base64,{}\"/>\n",
-        ix, iy, w, h, base64(grey_png(p.pixels, p.rows, p.cols)));
+        ix, iy, w, h, examples::base64_encode(grey_png(p.pixels, p.rows, p.cols)));
     if (p.overlay_rows > 0 && p.overlay_cols > 0) {
       const double cw = w / static_cast<double>(p.overlay_cols), ch = h / static_cast<double>(p.overlay_rows);
       if (!p.overlay.empty()) {

@@ -39,7 +39,4 @@ std::string svg_image_grid(const std::vector<ImagePanel>& panels, int columns, c
 // An 8-bit greyscale PNG of rows x cols values in [0, 1] (clamped), row-major. Exposed for tests.
 std::string grey_png(const std::vector<double>& pixels, int64_t rows, int64_t cols);
 
-// Standard base64 with padding (for data: URIs).
-std::string base64(const std::string& bytes);
-
 }  // namespace attention_cnn

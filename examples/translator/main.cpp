@@ -49,6 +49,8 @@ struct Options {
   std::string out = "runs/translator";
   size_t bundled_pairs = 30000;
   int64_t min_freq = 1;
+  int64_t subwords = 0;
+  std::string subword_model = "unigram";
   int threads = 0;
   ModelConfig model;
   TrainOptions train;
@@ -75,7 +77,12 @@ void add_model_options(CLI::App* app, Options& o) {
   app->add_option("--dropout", o.model.dropout, "dropout probability");
   app->add_option("--max-length", o.model.max_length, "longest sentence (tokens) the model accepts");
   app->add_flag("--pre-norm", o.model.norm_first, "layer norm before each sublayer instead of after");
-  app->add_option("--min-freq", o.min_freq, "words seen fewer times in training become <unk>");
+  app->add_option("--min-freq", o.min_freq, "words seen fewer times in training become <unk> (word vocabularies)");
+  app->add_option("--subwords", o.subwords,
+                  "0: word vocabularies; N: SentencePiece subword vocabularies of N tokens per language, learnt "
+                  "from the training split");
+  app->add_option("--subword-model", o.subword_model, "unigram | bpe: how SentencePiece learns its pieces")
+      ->check(CLI::IsMember({"unigram", "bpe"}));
 }
 
 void add_train_options(CLI::App* app, Options& o) {
@@ -95,8 +102,9 @@ void add_decode_options(CLI::App* app, Options& o) {
   app->add_option("--length-penalty", o.length_penalty, "GNMT length penalty alpha for beam search");
 }
 
-Vocab build_vocab(const std::vector<std::vector<std::string>>& sentences, int64_t min_freq) {
-  return Vocab::build(sentences, min_freq);
+Vocab build_vocab(const std::vector<std::vector<std::string>>& sentences, const Options& o) {
+  return o.subwords > 0 ? Vocab::build_subwords(sentences, o.subwords, o.subword_model)
+                        : Vocab::build(sentences, o.min_freq);
 }
 
 std::string checkpoint_path(const Options& o) {
@@ -124,8 +132,8 @@ Trained run_train(Options& o) {
   const Corpus corpus = load_corpus(o.data, o.train.seed, o.bundled_pairs);
   TS_CHECK(!corpus.train.empty(), "train: no training pairs in '{}'", o.data);
   Trained t;
-  t.source_vocab = build_vocab(tokenized(corpus.train, true), o.min_freq);
-  t.target_vocab = build_vocab(tokenized(corpus.train, false), o.min_freq);
+  t.source_vocab = build_vocab(tokenized(corpus.train, true), o);
+  t.target_vocab = build_vocab(tokenized(corpus.train, false), o);
   o.model.source_vocab_size = t.source_vocab.size();
   o.model.target_vocab_size = t.target_vocab.size();
   size_t dropped = 0;
@@ -287,15 +295,16 @@ std::vector<std::string> sentences_or_stdin(const std::vector<std::string>& give
 
 // ---------------- export / score (for bench/translator_reference.py) ----------------
 // Writes what a reference implementation needs to train on exactly tessera's data: the splits as
-// tokens (`source tokens<TAB>target tokens`, one pair a line, after preprocessing, length
-// filtering and in tessera's order), both vocabularies (Vocab::to_json), the training batches of
-// every epoch as rows of the train split (make_batches with the run's seed), and the model and
-// training options as JSON.
+// the model's tokens (`source tokens<TAB>target tokens`, one pair a line, after preprocessing,
+// length filtering and in tessera's order; pieces with subword vocabularies, each mapped to its
+// id by the vocabulary's list), the test split as words too (test_words.tsv: what BLEU compares),
+// both vocabularies (Vocab::to_json), the training batches of every epoch as rows of the train
+// split (make_batches with the run's seed), and the model and training options as JSON.
 void run_export(Options& o) {
   const Corpus corpus = load_corpus(o.data, o.train.seed, o.bundled_pairs);
   TS_CHECK(!corpus.train.empty(), "export: no training pairs in '{}'", o.data);
-  const Vocab source_vocab = build_vocab(tokenized(corpus.train, true), o.min_freq);
-  const Vocab target_vocab = build_vocab(tokenized(corpus.train, false), o.min_freq);
+  const Vocab source_vocab = build_vocab(tokenized(corpus.train, true), o);
+  const Vocab target_vocab = build_vocab(tokenized(corpus.train, false), o);
   o.model.source_vocab_size = source_vocab.size();
   o.model.target_vocab_size = target_vocab.size();
   const std::filesystem::path dir(o.out);
@@ -303,11 +312,16 @@ void run_export(Options& o) {
   Dataset train_set;
   for (const auto& [name, pairs] : {std::pair{"train", &corpus.train}, {"valid", &corpus.valid}, {"test", &corpus.test}}) {
     const Dataset d = make_dataset(*pairs, source_vocab, target_vocab, o.model.max_length);
-    std::string text;
-    for (size_t i = 0; i < d.size(); ++i) text += detokenize(d.source_tokens[i]) + "\t" + detokenize(d.target_tokens[i]) + "\n";
+    std::string text, words;
+    for (size_t i = 0; i < d.size(); ++i) {
+      text += detokenize(source_vocab.pieces(d.source_tokens[i])) + "\t" +
+              detokenize(target_vocab.pieces(d.target_tokens[i])) + "\n";
+      words += detokenize(d.source_tokens[i]) + "\t" + detokenize(d.target_tokens[i]) + "\n";
+    }
     examples::write_file_atomically((dir / (std::string(name) + ".tsv")).string(), text);
     fmt::print("{}: {} pairs\n", (dir / (std::string(name) + ".tsv")).string(), d.size());
     if (std::string(name) == "train") train_set = d;
+    if (std::string(name) == "test") examples::write_file_atomically((dir / "test_words.tsv").string(), words);
   }
   examples::write_file_atomically((dir / "source_vocab.json").string(), source_vocab.to_json());
   examples::write_file_atomically((dir / "target_vocab.json").string(), target_vocab.to_json());
@@ -328,6 +342,8 @@ void run_export(Options& o) {
   const nlohmann::json options = {{"data", o.data},
                                   {"seed", o.train.seed},
                                   {"min_freq", o.min_freq},
+                                  {"subwords", o.subwords},
+                                  {"subword_model", o.subword_model},
                                   {"model", nlohmann::json::parse(o.model.to_json())},
                                   {"epochs", o.train.epochs},
                                   {"batch_size", o.train.batch_size},

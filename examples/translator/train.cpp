@@ -115,13 +115,14 @@ Dataset make_dataset(const std::vector<SentencePair>& pairs, const Vocab& source
   size_t skipped = 0;
   for (const SentencePair& p : pairs) {
     std::vector<std::string> s = tokenize(preprocess(p.source)), t = tokenize(preprocess(p.target));
-    if (s.empty() || t.empty() || static_cast<int64_t>(s.size()) >= max_tokens ||
-        static_cast<int64_t>(t.size()) >= max_tokens) {
+    std::vector<int64_t> s_ids = source_vocab.encode(s), t_ids = target_vocab.encode(t);  // subwords: more ids than words
+    if (s.empty() || t.empty() || static_cast<int64_t>(s_ids.size()) >= max_tokens ||
+        static_cast<int64_t>(t_ids.size()) >= max_tokens) {
       ++skipped;
       continue;
     }
-    d.source_ids.push_back(source_vocab.encode(s));
-    d.target_ids.push_back(target_vocab.encode(t));
+    d.source_ids.push_back(std::move(s_ids));
+    d.target_ids.push_back(std::move(t_ids));
     d.source_tokens.push_back(std::move(s));
     d.target_tokens.push_back(std::move(t));
   }

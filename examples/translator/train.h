@@ -28,8 +28,9 @@ struct Dataset {
   std::vector<std::vector<int64_t>> source_ids, target_ids;
   size_t size() const { return source_ids.size(); }
 };
-// Tokenises pairs (preprocess + tokenize) and maps them to ids. Pairs longer than max_tokens on
-// either side are dropped (and counted in *dropped, when given).
+// Tokenises pairs (preprocess + tokenize) and maps them to ids (one per word, or per piece with a
+// subword vocabulary). Pairs with max_tokens ids or more on either side are dropped (and counted
+// in *dropped, when given).
 Dataset make_dataset(const std::vector<SentencePair>& pairs, const Vocab& source_vocab, const Vocab& target_vocab,
                      int64_t max_tokens, size_t* dropped = nullptr);
 std::vector<std::vector<std::string>> tokenized(const std::vector<SentencePair>& pairs, bool source_side);

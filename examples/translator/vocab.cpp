@@ -3,10 +3,14 @@
 
 #include <algorithm>
 #include <array>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
 
 #include "engine/error.h"
+#include "examples/common/base64.h"
 #include "examples/common/files.h"
 
 namespace translator {
@@ -16,6 +20,51 @@ namespace {
 constexpr std::array<const char*, Vocab::kNumSpecial> kSpecials = {"<pad>", "<bos>", "<eos>", "<unk>"};
 constexpr const char* kFormat = "tessera-vocab";
 constexpr int kVersion = 1;
+constexpr std::string_view kWordStart = "\xe2\x96\x81";  // U+2581 "▁": SentencePiece's mark of a word's start
+
+std::string join_words(const std::vector<std::string>& words) {
+  std::string text;
+  for (const std::string& w : words) text += (text.empty() ? "" : " ") + w;
+  return text;
+}
+
+// Hands the training sentences to SentencePiece's trainer from memory (no temporary file).
+class SentenceFeed : public sentencepiece::SentenceIterator {
+ public:
+  explicit SentenceFeed(const std::vector<std::vector<std::string>>& sentences) : sentences_(sentences) { settle(); }
+  bool done() const override { return next_ >= sentences_.size(); }
+  void Next() override {
+    ++next_;
+    settle();
+  }
+  const std::string& value() const override { return value_; }
+  sentencepiece::util::Status status() const override { return {}; }
+
+ private:
+  void settle() {  // skip empty sentences, join the words of the current one
+    while (next_ < sentences_.size() && sentences_[next_].empty()) ++next_;
+    if (!done()) value_ = join_words(sentences_[next_]);
+  }
+  const std::vector<std::vector<std::string>>& sentences_;
+  size_t next_ = 0;
+  std::string value_;
+};
+
+std::shared_ptr<const sentencepiece::SentencePieceProcessor> load_processor(const std::string& model) {
+  auto processor = std::make_shared<sentencepiece::SentencePieceProcessor>();
+  const sentencepiece::util::Status status = processor->LoadFromSerializedProto(model);
+  TS_CHECK(status.ok(), "the subword model does not load: {}", status.ToString());
+  TS_CHECK(processor->unk_id() == 0, "the subword model's <unk> has id {}, expected 0", processor->unk_id());
+  return processor;
+}
+
+// The model's pieces in id order, without its <unk> (id 0): the vocabulary's tokens after ours.
+std::vector<std::string> model_pieces(const sentencepiece::SentencePieceProcessor& processor) {
+  std::vector<std::string> pieces;
+  for (int i = 0; i < processor.GetPieceSize(); ++i)
+    if (!processor.IsUnknown(i) && !processor.IsControl(i)) pieces.push_back(processor.IdToPiece(i));
+  return pieces;
+}
 
 // The validated token list of a parsed vocabulary file.
 std::vector<std::string> tokens_from_json(const nlohmann::json& json) {
@@ -49,9 +98,11 @@ std::vector<std::string> tokens_from_json(const nlohmann::json& json) {
 
 Vocab::Vocab() : Vocab(std::vector<std::string>(kSpecials.begin(), kSpecials.end())) {}
 
-Vocab::Vocab(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {
+Vocab::Vocab(std::vector<std::string> tokens, std::string subword_model)
+    : tokens_(std::move(tokens)), subword_model_(std::move(subword_model)) {
   index_.reserve(tokens_.size());
   for (size_t i = 0; i < tokens_.size(); ++i) index_.emplace(tokens_[i], static_cast<int64_t>(i));
+  if (!subword_model_.empty()) processor_ = load_processor(subword_model_);
 }
 
 Vocab Vocab::build(const std::vector<std::vector<std::string>>& sentences, int64_t min_freq, int64_t max_size) {
@@ -79,6 +130,72 @@ Vocab Vocab::build(const std::vector<std::vector<std::string>>& sentences, int64
   return Vocab(std::move(tokens));
 }
 
+Vocab Vocab::build_subwords(const std::vector<std::vector<std::string>>& sentences, int64_t size,
+                            const std::string& model_type) {
+  TS_CHECK(model_type == "unigram" || model_type == "bpe",
+           "Vocab::build_subwords: model type '{}' is not 'unigram' or 'bpe'", model_type);
+  TS_CHECK(size > kNumSpecial, "Vocab::build_subwords: size {} leaves no room for pieces after the {} special tokens",
+           size, kNumSpecial);
+  TS_CHECK(std::any_of(sentences.begin(), sentences.end(), [](const auto& s) { return !s.empty(); }),
+           "Vocab::build_subwords: no words to learn pieces from");
+  // SentencePiece's own ids: 0 = its <unk>, then the pieces; ours put <pad> <bos> <eos> first, so
+  // it learns size - 3 ids. Text is already preprocessed (text.h): no normalisation ("identity"),
+  // every character kept (coverage 1), one thread and no sampling of sentences, so the result
+  // depends only on the sentences. hard_vocab_limit off: a small corpus gets fewer pieces.
+  const std::unordered_map<std::string, std::string> options = {
+      {"model_type", model_type},
+      {"vocab_size", std::to_string(size - 3)},
+      {"hard_vocab_limit", "false"},
+      {"character_coverage", "1.0"},
+      {"normalization_rule_name", "identity"},
+      {"unk_id", "0"}, {"bos_id", "-1"}, {"eos_id", "-1"}, {"pad_id", "-1"},
+      {"num_threads", "1"},
+      {"input_sentence_size", "0"},
+      {"shuffle_input_sentence", "false"},
+      {"minloglevel", "2"},  // its progress log on stderr: warnings and errors only
+  };
+  SentenceFeed feed(sentences);
+  std::string model;
+  const sentencepiece::util::Status status = sentencepiece::SentencePieceTrainer::Train(options, &feed, &model);
+  TS_CHECK(status.ok(), "Vocab::build_subwords: SentencePiece could not learn {} pieces: {}", size,
+           status.ToString());
+  auto processor = load_processor(model);
+  std::vector<std::string> tokens(kSpecials.begin(), kSpecials.end());
+  for (std::string& piece : model_pieces(*processor)) tokens.push_back(std::move(piece));
+  return Vocab(std::move(tokens), std::move(model));
+}
+
+std::vector<std::string> Vocab::pieces(const std::vector<std::string>& words) const {
+  if (!processor_) return words;
+  std::vector<std::string> out, word_pieces;
+  for (const std::string& word : words) {
+    // One word at a time (pieces never cross a space anyway), so each piece knows its word.
+    const sentencepiece::util::Status status = processor_->Encode(word, &word_pieces);
+    TS_CHECK(status.ok(), "Vocab: SentencePiece could not segment '{}': {}", word, status.ToString());
+    out.insert(out.end(), word_pieces.begin(), word_pieces.end());
+  }
+  return out;
+}
+
+std::vector<std::string> Vocab::words(const std::vector<std::string>& tokens) const {
+  if (!processor_) return tokens;
+  std::vector<std::string> out;
+  bool open = false;  // whether the last word may still grow
+  for (const std::string& t : tokens) {
+    if (std::find(kSpecials.begin(), kSpecials.end(), t) != kSpecials.end()) {
+      out.push_back(t), open = false;
+    } else if (t.compare(0, kWordStart.size(), kWordStart) == 0) {
+      out.push_back(t.substr(kWordStart.size())), open = true;
+    } else if (open) {
+      out.back() += t;
+    } else {
+      out.push_back(t), open = true;
+    }
+  }
+  out.erase(std::remove(out.begin(), out.end(), std::string()), out.end());  // a lone "▁" at the end
+  return out;
+}
+
 int64_t Vocab::id(const std::string& token) const {
   const auto it = index_.find(token);
   return it == index_.end() ? kUnk : it->second;
@@ -89,13 +206,17 @@ const std::string& Vocab::token(int64_t id) const {
   return tokens_[static_cast<size_t>(id)];
 }
 
-std::vector<int64_t> Vocab::encode(const std::vector<std::string>& tokens, std::vector<std::string>* unknown) const {
+std::vector<int64_t> Vocab::encode(const std::vector<std::string>& words, std::vector<std::string>* unknown) const {
   std::vector<int64_t> ids;
-  ids.reserve(tokens.size());
-  for (const std::string& t : tokens) {
-    const int64_t i = id(t);
-    if (i == kUnk && unknown && t != kSpecials[kUnk]) unknown->push_back(t);
-    ids.push_back(i);
+  ids.reserve(words.size());
+  for (const std::string& word : words) {
+    bool known = true;
+    for (const std::string& t : processor_ ? pieces({word}) : std::vector<std::string>{word}) {
+      const int64_t i = id(t);
+      known = known && (i != kUnk || t == kSpecials[kUnk]);
+      ids.push_back(i);
+    }
+    if (!known && unknown) unknown->push_back(word);
   }
   return ids;
 }
@@ -110,11 +231,12 @@ std::vector<std::string> Vocab::decode(const std::vector<int64_t>& ids, bool str
     if (strip_special && (i == kPad || i == kBos)) continue;
     tokens.push_back(token(i));
   }
-  return tokens;
+  return strip_special ? words(tokens) : tokens;
 }
 
 std::string Vocab::to_json() const {
-  const nlohmann::json json = {{"format", kFormat}, {"version", kVersion}, {"tokens", tokens_}};
+  nlohmann::json json = {{"format", kFormat}, {"version", kVersion}, {"tokens", tokens_}};
+  if (processor_) json["subword_model"] = examples::base64_encode(subword_model_);
   return json.dump(1) + "\n";
 }
 
@@ -125,7 +247,20 @@ Vocab Vocab::from_json(const std::string& text) {
   } catch (const nlohmann::json::parse_error& e) {
     tessera::fail("Vocab::from_json: not valid JSON: {}", e.what());
   }
-  return Vocab(tokens_from_json(json));
+  std::vector<std::string> tokens = tokens_from_json(json);
+  if (!json.contains("subword_model")) return Vocab(std::move(tokens));
+  TS_CHECK(json["subword_model"].is_string(), "Vocab::from_json: \"subword_model\" must be a base64 string");
+  std::string model;
+  try {
+    model = examples::base64_decode(json["subword_model"].get<std::string>());
+    const std::vector<std::string> pieces = model_pieces(*load_processor(model));
+    const std::vector<std::string> expected(tokens.begin() + kNumSpecial, tokens.end());
+    TS_CHECK(pieces == expected, "its {} pieces are not the {} tokens after the specials", pieces.size(),
+             expected.size());
+  } catch (const tessera::Error& e) {
+    tessera::fail("Vocab::from_json: \"subword_model\": {}", e.what());
+  }
+  return Vocab(std::move(tokens), std::move(model));
 }
 
 void Vocab::save(const std::string& path) const { examples::write_file_atomically(path, to_json()); }
