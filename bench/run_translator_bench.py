@@ -281,9 +281,10 @@ def main():
                  if len(s.split(" ")) == 11 and s.split(" ")[-1] in (".", "?", "!"))
     sentence, sentence_tokens = test_pairs[index][0], test_token_pairs[index][0]
     say(f"decoding: '{sentence}' (model tokens: '{sentence_tokens}')")
-    tessera_settings = {f"{args.threads}t spinning": (args.threads, None),
-                        f"{args.threads}t PASSIVE": (args.threads, "PASSIVE"), "1t": (1, None)}
+    tessera_settings = {f"tessera {args.threads}t spinning": (args.threads, None),
+                        f"tessera {args.threads}t PASSIVE": (args.threads, "PASSIVE"), "tessera 1t": (1, None)}
     decode = {**{label: [] for label in tessera_settings}, **{label: [] for label, _ in TORCH_SETTINGS}}
+    assert len(decode) == len(tessera_settings) + len(TORCH_SETTINGS), "decode settings need distinct labels"
     for round_index in range(args.decode_rounds):
         order = list(decode)
         order = order[round_index % len(order):] + order[:round_index % len(order)]
@@ -310,7 +311,8 @@ def main():
     forced_tessera, forced_torch = med(tessera_decode_label, "forced"), med(torch_decode_label, "forced")
     eos_tessera, eos_torch = med(tessera_decode_label, "until_eos"), med(torch_decode_label, "until_eos")
     uncached_tessera = med(tessera_decode_label, "uncached")
-    decode_settings_line = "; ".join(f"{label} {med(label, 'forced'):.2f} ms" for label in decode)
+    decode_settings_line = "; ".join(f"{label if label in tessera_settings else 'PyTorch ' + label} "
+                                     f"{med(label, 'forced'):.2f} ms" for label in decode)
     total_minutes = (time.perf_counter() - started) / 60
 
     # ---- the table ----
@@ -383,7 +385,7 @@ def main():
         f"sides; encode + {args.decode_steps} greedy steps, not stopping at <eos>. tessera: its KV cache "
         f"(bench/bench_translator.cpp); PyTorch: its usual loop re-running the decoder on the whole prefix each step, "
         f"{torch_decode_label}. Median of {args.decode_rounds} interleaved rounds of 15 repetitions; each side at its "
-        f"fastest setting (tessera: {tessera_decode_label}). All settings: {decode_settings_line}.", "",
+        f"fastest setting ({tessera_decode_label}). All settings: {decode_settings_line}.", "",
         "| | tessera | PyTorch | ratio | target |", "|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
