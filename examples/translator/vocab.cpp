@@ -250,17 +250,16 @@ Vocab Vocab::from_json(const std::string& text) {
   std::vector<std::string> tokens = tokens_from_json(json);
   if (!json.contains("subword_model")) return Vocab(std::move(tokens));
   TS_CHECK(json["subword_model"].is_string(), "Vocab::from_json: \"subword_model\" must be a base64 string");
-  std::string model;
   try {
-    model = examples::base64_decode(json["subword_model"].get<std::string>());
-    const std::vector<std::string> pieces = model_pieces(*load_processor(model));
-    const std::vector<std::string> expected(tokens.begin() + kNumSpecial, tokens.end());
+    Vocab v(std::move(tokens), examples::base64_decode(json["subword_model"].get<std::string>()));
+    const std::vector<std::string> pieces = model_pieces(*v.processor_);
+    const std::vector<std::string> expected(v.tokens_.begin() + kNumSpecial, v.tokens_.end());
     TS_CHECK(pieces == expected, "its {} pieces are not the {} tokens after the specials", pieces.size(),
              expected.size());
+    return v;
   } catch (const tessera::Error& e) {
     tessera::fail("Vocab::from_json: \"subword_model\": {}", e.what());
   }
-  return Vocab(std::move(tokens), std::move(model));
 }
 
 void Vocab::save(const std::string& path) const { examples::write_file_atomically(path, to_json()); }
