@@ -109,10 +109,13 @@ Tensor sum(const Tensor& a) {
   const scalar_t* xs = a.data();
   parallel_for(blocks, 16, [&](int64_t b, int64_t e) {
     for (int64_t blk = b; blk < e; ++blk) {
-      const int64_t s = blk * kBlock, t = std::min(n, s + kBlock);
+      const int64_t s = blk * kBlock, len = std::min(n, s + kBlock) - s;
+      // A local pointer, not xs[i] through the lambda's reference: with the latter GCC 12 could
+      // not see the stride and vectorised with gathers (7x slower than PyTorch on 16M floats).
+      const scalar_t* x = xs + s;
       scalar_t acc = 0;
 #pragma omp simd reduction(+ : acc)
-      for (int64_t i = s; i < t; ++i) acc += xs[i];
+      for (int64_t i = 0; i < len; ++i) acc += x[i];
       partial[blk] = acc;
     }
   });
