@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "examples/common/base64.h"
 #include "examples/common/files.h"
+#include "examples/translator/text.h"
 
 namespace translator {
 
@@ -21,12 +22,6 @@ constexpr std::array<const char*, Vocab::kNumSpecial> kSpecials = {"<pad>", "<bo
 constexpr const char* kFormat = "tessera-vocab";
 constexpr int kVersion = 1;
 constexpr std::string_view kWordStart = "\xe2\x96\x81";  // U+2581 "▁": SentencePiece's mark of a word's start
-
-std::string join_words(const std::vector<std::string>& words) {
-  std::string text;
-  for (const std::string& w : words) text += (text.empty() ? "" : " ") + w;
-  return text;
-}
 
 // Hands the training sentences to SentencePiece's trainer from memory (no temporary file).
 class SentenceFeed : public sentencepiece::SentenceIterator {
@@ -43,7 +38,7 @@ class SentenceFeed : public sentencepiece::SentenceIterator {
  private:
   void settle() {  // skip empty sentences, join the words of the current one
     while (next_ < sentences_.size() && sentences_[next_].empty()) ++next_;
-    if (!done()) value_ = join_words(sentences_[next_]);
+    if (!done()) value_ = detokenize(sentences_[next_]);
   }
   const std::vector<std::vector<std::string>>& sentences_;
   size_t next_ = 0;
@@ -209,11 +204,19 @@ const std::string& Vocab::token(int64_t id) const {
 std::vector<int64_t> Vocab::encode(const std::vector<std::string>& words, std::vector<std::string>* unknown) const {
   std::vector<int64_t> ids;
   ids.reserve(words.size());
+  // A token is unknown when it maps to <unk> without being the literal "<unk>".
+  auto is_unknown = [&](const std::string& t, int64_t i) { return i == kUnk && t != kSpecials[kUnk]; };
   for (const std::string& word : words) {
+    if (!processor_) {  // words: one id each
+      const int64_t i = id(word);
+      if (is_unknown(word, i) && unknown) unknown->push_back(word);
+      ids.push_back(i);
+      continue;
+    }
     bool known = true;
-    for (const std::string& t : processor_ ? pieces({word}) : std::vector<std::string>{word}) {
+    for (const std::string& t : pieces({word})) {
       const int64_t i = id(t);
-      known = known && (i != kUnk || t == kSpecials[kUnk]);
+      known = known && !is_unknown(t, i);
       ids.push_back(i);
     }
     if (!known && unknown) unknown->push_back(word);
