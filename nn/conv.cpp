@@ -240,12 +240,14 @@ const scalar_t* column_matrices(const ConvGeometry& g, const scalar_t* x, int64_
   return col;
 }
 
-// Runs f(n0, n1) over blocks of images. With at least as many images as threads: one block per
-// thread, each image's GEMMs on one thread and its column matrix in that core's cache. With
-// fewer: one block of every image, each GEMM (and im2col) using all the threads.
+// Runs f(n0, n1) over blocks of images: at most kImageBlocks blocks, cut from the image count
+// alone, so the per-block partial sums of the weight gradient add up in the same order at every
+// thread count (docs/design.md). Each image's GEMMs then run single-threaded inside a block, its
+// column matrix in that core's cache; a single image is one block whose GEMMs use every thread.
+constexpr int64_t kImageBlocks = 8;
 template <class F>
 void for_image_blocks(int64_t images, F&& f) {
-  parallel_for(images, images >= get_num_threads() ? 1 : images, f);
+  parallel_for(images, (images + kImageBlocks - 1) / kImageBlocks, f);
 }
 
 // ---------------- Winograd F(2×2, 3×3) ----------------
