@@ -10,7 +10,7 @@
 // holds the model ("model.*", with BatchNorm's running statistics), the optimizer ("optimizer.*")
 // and the schedule ("scheduler.*"), and its metadata the model config and the training settings
 // and history as JSON. Resuming from it continues bit for bit as if training had never stopped
-// (with the same number of threads: a different one may change the rounding of parallel sums).
+// (at any number of threads: the engine's results do not depend on it; tests/test_determinism.cpp).
 #pragma once
 
 #include <cstdint>
