@@ -17,6 +17,7 @@
 //       builds the case, runs --steps calls and prints {"case", "maxrss_mb"} (getrusage ru_maxrss
 //       of this process: run it in a fresh process per case).
 // Case names are shared with bench_nn_torch.py: keep the two lists in step.
+#include <cblas.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -56,7 +57,7 @@ struct Options {
   double warmup_seconds = 0.2;
   int steps = 5;
   std::string filter, mem_case;
-  bool list = false, serve = false;
+  bool list = false, serve = false, floor = false;
 };
 
 double now_seconds() {
@@ -325,8 +326,9 @@ void usage_exit(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--threads N] [--reps N] [--rep-seconds S] [--warmup-seconds S] [--filter S] [--list]\n"
                "       %s --serve [--threads N] ...\n"
-               "       %s --mem CASE [--steps N] [--threads N]\n",
-               argv0, argv0, argv0);
+               "       %s --mem CASE [--steps N] [--threads N]\n"
+               "       %s --floor [--threads N] [--reps N]\n",
+               argv0, argv0, argv0, argv0);
   std::exit(2);
 }
 
@@ -347,9 +349,78 @@ Options parse(int argc, char** argv) {
     else if (a == "--mem") o.mem_case = value();
     else if (a == "--list") o.list = true;
     else if (a == "--serve") o.serve = true;
+    else if (a == "--floor") o.floor = true;
     else usage_exit(argv[0]);
   }
   return o;
+}
+
+// The GEMM floor of a Transformer train step: every Linear's forward product and its two
+// backward products (dX = G W, dW = Gᵀ X), timed with cblas_sgemm alone on OpenBLAS's own
+// threads (opt.threads of them) — what BLAS needs for the step's matrix products, with nothing
+// else (attention's small per-head products, elementwise work, the optimizer) counted. Shapes for
+// tokens T = batch·length, width d, feed-forward f, vocabulary V, per layer:
+//   encoder: qkv [T,d]x[d,3d], out [T,d]x[d,d], ffn [T,d]x[d,f], [T,f]x[f,d]
+//   decoder: the same plus cross-attention q [T,d]x[d,d], kv (of the memory) [T,d]x[d,2d], out [T,d]x[d,d]
+//   output projection [T,d]x[d,V]
+void print_floor(const Options& opt) {
+  struct Shape3 {
+    int m, k, n;
+  };
+  struct Step {
+    std::string name;
+    int d, f, layers, batch, length;
+  };
+  const std::vector<Step> steps{{"transformer train d128 h4 ffn512 2+2 b32 l16", 128, 512, 2, 32, 16},
+                                {"transformer train d256 h8 ffn1024 3+3 b64 l24", 256, 1024, 3, 64, 24}};
+  openblas_set_num_threads(opt.threads);  // this process only: the floor is OpenBLAS on its own threads
+  for (const Step& st : steps) {
+    const int T = st.batch * st.length, d = st.d, f = st.f;
+    std::vector<Shape3> linears;
+    for (int l = 0; l < st.layers; ++l)
+      for (Shape3 s : {Shape3{T, d, 3 * d}, Shape3{T, d, d}, Shape3{T, d, f}, Shape3{T, f, d}}) linears.push_back(s);
+    for (int l = 0; l < st.layers; ++l)
+      for (Shape3 s : {Shape3{T, d, 3 * d}, Shape3{T, d, d}, Shape3{T, d, d}, Shape3{T, d, 2 * d}, Shape3{T, d, d},
+                       Shape3{T, d, f}, Shape3{T, f, d}})
+        linears.push_back(s);
+    linears.push_back({T, d, static_cast<int>(vocab)});
+    size_t biggest = 0;
+    double flops = 0;
+    for (const Shape3& s : linears) {
+      biggest = std::max({biggest, size_t(s.m) * s.k, size_t(s.k) * s.n, size_t(s.m) * s.n});
+      flops += 3 * 2.0 * s.m * s.k * s.n;
+    }
+    std::vector<float> a(biggest, 0.5f), b(biggest, 0.25f), c(biggest);
+    auto once = [&] {
+      for (const Shape3& s : linears) {
+        // forward  Y[m,n] = X[m,k] Wᵀ   (W stored [n,k])
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.m, s.n, s.k, 1, a.data(), s.k, b.data(), s.k, 0,
+                    c.data(), s.n);
+        // dX[m,k] = G[m,n] W[n,k]
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.m, s.k, s.n, 1, a.data(), s.n, b.data(), s.k, 0,
+                    c.data(), s.k);
+        // dW[n,k] = Gᵀ[n,m] X[m,k]
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.n, s.k, s.m, 1, a.data(), s.n, b.data(), s.k, 0,
+                    c.data(), s.k);
+      }
+    };
+    once();  // warm up
+    std::vector<double> times;
+    for (int r = 0; r < std::max(opt.reps, 5); ++r) {
+      const double t0 = now_seconds();
+      int calls = 0;
+      do {
+        once();
+        ++calls;
+      } while (now_seconds() - t0 < opt.rep_seconds);
+      times.push_back((now_seconds() - t0) / calls);
+    }
+    std::sort(times.begin(), times.end());
+    const double median = times[times.size() / 2];
+    emit("{\"case\": " + json_string(st.name) + ", \"floor_s\": " + number(median) + ", \"gflop\": " +
+         number(flops / 1e9) + ", \"gflops\": " + number(flops / median / 1e9) + ", \"corename\": " +
+         json_string(openblas_get_corename()) + ", \"blas_threads\": " + std::to_string(opt.threads) + "}");
+  }
 }
 
 }  // namespace
@@ -358,6 +429,10 @@ int main(int argc, char** argv) {
   const Options opt = parse(argc, argv);
   if (opt.list) {
     for (const Case& c : all_cases()) std::printf("%s\n", c.name.c_str());
+    return 0;
+  }
+  if (opt.floor) {
+    print_floor(opt);
     return 0;
   }
   set_num_threads(opt.threads);

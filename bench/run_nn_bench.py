@@ -241,6 +241,24 @@ def main():
         for w in workers:
             w.close()
 
+    # The GEMM floor of the Transformer steps, measured now: every Linear's three products with
+    # cblas_sgemm alone, on OpenBLAS's own threads (bench_nn --floor).
+    if any(r["case"].startswith("transformer train") for r in rows):
+        say("GEMM floor of the Transformer steps (bench_nn --floor)")
+        out = subprocess.run([binary, "--floor", "--threads", str(args.threads), "--reps", str(args.reps)],
+                             capture_output=True, text=True, cwd=ROOT)
+        floors = {}
+        for line in out.stdout.splitlines():
+            obj = json.loads(line)
+            floors[obj["case"]] = obj
+        for r in rows:
+            f = floors.get(r["case"])
+            if f and r["tessera_s"]:
+                r["floor_s"], r["floor_core"] = f["floor_s"], f["corename"]
+                r["floor_ratio"] = r["tessera_s"] / f["floor_s"]
+                say(f"  {r['case']}: floor {fmt_ms(f['floor_s'])} ms ({f['gflop']:.2f} GFLOP at "
+                    f"{f['gflops']:.0f} GFLOP/s, OpenBLAS {f['corename']}), step / floor {r['floor_ratio']:.2f}")
+
     if not args.no_mem:
         for row in rows:
             if row["mem_target"] is None:
@@ -265,13 +283,15 @@ def main():
                 say(f"  error: tessera {te.get('error')}, torch {to.get('error')}")
 
     # ---------------- the table ----------------
-    header = ["case", "tessera ms", "PyTorch ms", "ratio", "target", "met?"]
+    header = ["case", "tessera ms", "PyTorch ms", "ratio", "target", "met?", "GEMM floor ms", "step / floor"]
     lines = []
     for r in rows:
         lines.append([r["case"], fmt_ms(r["tessera_s"]),
                       f"{fmt_ms(r['torch_s'])} ({r['torch_setting']})" if r["torch_s"] else "—",
                       f"{r['ratio']:.2f}" if r["ratio"] else "—", f"<= {r['target']}",
-                      "yes" if r["met"] else "NO"])
+                      "yes" if r["met"] else "NO",
+                      f"{fmt_ms(r['floor_s'])} ({r['floor_core']})" if "floor_s" in r else "—",
+                      f"{r['floor_ratio']:.2f} (target <= 1.25)" if "floor_ratio" in r else "—"])
     mem_header = ["case (peak RSS)", "tessera MB", "PyTorch MB", "PyTorch MB minus import", "ratio (raw / net)",
                   "target", "met? (raw / net)"]
     mem_lines = []
