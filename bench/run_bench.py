@@ -182,6 +182,11 @@ def start_workers(engine, threads, timing):
     workers = [Worker("tessera", [engine, "--serve", "--threads", str(threads)] + timing, dict(os.environ))]
     for label, torch_threads, changes in TORCH_SETTINGS:
         env = dict(os.environ)
+        # PyTorch keeps the OpenMP OpenBLAS of every earlier comparison (the system default is
+        # tessera's pthread variant once that is installed: higher alternatives priority)
+        openmp_blas = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+        if os.path.isdir(openmp_blas):
+            env["LD_LIBRARY_PATH"] = openmp_blas + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
         for key, value in changes.items():
             if value is None:
                 env.pop(key, None)

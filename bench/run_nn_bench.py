@@ -92,8 +92,16 @@ class Worker:
             self.proc.kill()
 
 
+# PyTorch loads the system's libopenblas.so.0, which on a machine with tessera's pthread OpenBLAS
+# installed is that variant (it has the higher alternatives priority). Every comparison so far ran
+# PyTorch on the OpenMP variant, so it keeps that one where it is installed.
+OPENMP_OPENBLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+
+
 def torch_env(changes):
     env = dict(os.environ)
+    if os.path.isdir(OPENMP_OPENBLAS):
+        env["LD_LIBRARY_PATH"] = OPENMP_OPENBLAS + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
     for key, value in changes.items():
         if value is None:
             env.pop(key, None)
