@@ -1,6 +1,6 @@
 // tessera/engine/blas.cpp — the one file that calls BLAS.
 //
-// BLAS itself runs single-threaded (engine/parallel.cpp tells it so); a product big enough to be
+// BLAS itself runs single-threaded (gemm tells OpenBLAS so on first use); a product big enough to be
 // worth two threads is cut here into blocks of C — rows of C, or columns when C has few rows —
 // and the blocks go to the engine's pool. The cut depends only on the shapes (never on the number
 // of threads), so the result is the same at any thread count; with OpenBLAS's AVX2 kernels a cut

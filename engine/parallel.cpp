@@ -44,8 +44,6 @@
 
 #include "engine/error.h"
 
-extern "C" void openblas_set_num_threads(int);  // cblas.h's declaration, without its macros
-
 namespace tessera {
 
 namespace {
@@ -93,6 +91,12 @@ struct InParallelScope {
   bool previous;
 };
 
+// Every chunk in order on this thread: one thread, a nested loop, or a busy pool.
+void run_inline(int64_t chunks, void* ctx, void (*fn)(void*, int64_t)) {
+  InParallelScope scope;
+  for (int64_t c = 0; c < chunks; ++c) fn(ctx, c);
+}
+
 int default_threads() {
   if (const char* env = std::getenv("TESSERA_NUM_THREADS")) {
     const int n = std::atoi(env);
@@ -119,8 +123,7 @@ class ThreadPool {
   void run(int64_t chunks, void* ctx, void (*fn)(void*, int64_t)) {
     std::unique_lock lock(submit_mutex_, std::try_to_lock);
     if (!lock.owns_lock() || workers_.empty()) {  // pool busy with another user thread's job
-      InParallelScope scope;
-      for (int64_t c = 0; c < chunks; ++c) fn(ctx, c);
+      run_inline(chunks, ctx, fn);
       return;
     }
     // 2. write the job and open it
@@ -219,12 +222,9 @@ class ThreadPool {
 };
 
 ThreadPool& pool() {
-  // Built on first use, with OpenBLAS (the pthread variant, meson.build says why) told to stay
-  // single-threaded: the pool is the only one.
-  static ThreadPool* p = [] {
-    openblas_set_num_threads(1);
-    return new ThreadPool(default_threads());  // never destroyed: workers may outlive main()'s statics
-  }();
+  // Built on first use (engine/blas.cpp keeps OpenBLAS itself single-threaded: the pool is the
+  // only one); never destroyed: workers may outlive main()'s statics.
+  static ThreadPool* p = new ThreadPool(default_threads());
   return *p;
 }
 
@@ -255,8 +255,7 @@ void run_chunks(int64_t chunks, void* ctx, void (*fn)(void*, int64_t)) {
   if (chunks <= 0) return;
   TS_CHECK(chunks < (int64_t{1} << 30), "parallel_for: {} chunks are too many", chunks);
   if (chunks == 1 || tls_in_parallel || get_num_threads() == 1) {
-    InParallelScope scope;
-    for (int64_t c = 0; c < chunks; ++c) fn(ctx, c);
+    run_inline(chunks, ctx, fn);
     return;
   }
   pool().run(chunks, ctx, fn);

@@ -66,8 +66,8 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
   });
 }
 
-// The cost model. Handing work to the pool costs about kParallelOverheadNs (waking or signalling
-// a worker, claiming chunks, waiting for the last one; measured in bench/, docs/design.md), so a
+// The cost model. Handing work to the pool costs about kParallelOverheadNs (signalling a worker,
+// claiming chunks, waiting for the last one; an estimate, not yet tuned by measurement), so a
 // chunk should be worth several times that. grain_for_cost(ns per item) is the smallest chunk
 // that is: pass what one item of the loop costs on one core.
 constexpr double kParallelOverheadNs = 4000;
