@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/small_alloc.h"
 #include "engine/tensor.h"
 
 namespace tessera {
@@ -57,6 +58,9 @@ struct Edge {
   bool active() const { return node != nullptr || leaf != nullptr; }
 };
 
+// A node's input edges: usually one to three, held in a pooled block (engine/small_alloc.h).
+using EdgeList = std::vector<Edge, detail::SmallAllocator<Edge>>;
+
 class GradSink;
 class Node;
 namespace detail {
@@ -72,7 +76,7 @@ class Node {
   Node& operator=(const Node&) = delete;
 
   const char* name() const { return name_; }
-  const std::vector<Edge>& inputs() const { return inputs_; }
+  const EdgeList& inputs() const { return inputs_; }
 
  private:
   friend class GradSink;
@@ -84,7 +88,7 @@ class Node {
   virtual void release() = 0;  // frees the saved tensors
 
   const char* name_;
-  std::vector<Edge> inputs_;
+  EdgeList inputs_;
   // bookkeeping for one backward pass
   Tensor grad_;                           // dL/d(output), summed over consumers
   int pending_ = 0;                       // consumers not yet processed
@@ -129,7 +133,7 @@ void attach(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* inputs
 template <class F>
 void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, F&& fn) {
   if (!grad_enabled() || !detail::any_requires_grad(inputs.begin(), inputs.size())) return;
-  detail::attach(out, std::make_shared<LambdaNode<std::decay_t<F>>>(name, std::forward<F>(fn)),
+  detail::attach(out, detail::make_small<LambdaNode<std::decay_t<F>>>(name, std::forward<F>(fn)),
                  inputs.begin(), inputs.size());
 }
 
@@ -141,7 +145,7 @@ void record_list(Tensor& out, const char* name, const std::vector<Tensor>& input
   pointers.reserve(inputs.size());
   for (const Tensor& t : inputs) pointers.push_back(&t);
   if (!detail::any_requires_grad(pointers.data(), pointers.size())) return;
-  detail::attach(out, std::make_shared<LambdaNode<std::decay_t<F>>>(name, std::forward<F>(fn)),
+  detail::attach(out, detail::make_small<LambdaNode<std::decay_t<F>>>(name, std::forward<F>(fn)),
                  pointers.data(), pointers.size());
 }
 

@@ -134,7 +134,7 @@ Tensor sum(const Tensor& a, const std::vector<int>& dims_in, bool keepdim) {
   if (dims.size() == static_cast<size_t>(a.dim()) && !keepdim) return sum(a);
   Tensor out = a.detach();
   for (auto it = dims.rbegin(); it != dims.rend(); ++it) out = sum_dim_keep(out, *it);
-  out = Tensor(std::make_shared<TensorImpl>(out.impl().storage, out.impl().offset,
+  out = Tensor(detail::make_small<TensorImpl>(out.impl().storage, out.impl().offset,
                                             reduced_shape(a.shape(), dims, keepdim)));
   record(out, "sum", {&a}, [shape = a.shape(), dims](const Tensor& g, GradSink& sink) {
     sink.add(0, expand_back(g, shape, dims));

@@ -17,7 +17,7 @@ namespace {
 
 // A tensor sharing a's storage with another shape (and an element offset).
 Tensor make_view(const Tensor& a, const Shape& shape, int64_t extra_offset = 0) {
-  return Tensor(std::make_shared<TensorImpl>(a.impl().storage, a.impl().offset + extra_offset, shape));
+  return Tensor(detail::make_small<TensorImpl>(a.impl().storage, a.impl().offset + extra_offset, shape));
 }
 
 // out[idx] = src[Σ_k idx_k · strides[k]] for every index of out_shape: the one kernel behind

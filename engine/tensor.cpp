@@ -1,6 +1,7 @@
 // tessera/engine/tensor.cpp — Storage, the Tensor handle's methods, and tensor factories.
 #include "engine/tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -18,15 +19,22 @@ namespace tessera {
 // Large buffers are recycled through a small cache keyed by exact size. A training step
 // allocates the same sizes every time; without the cache each large buffer is a fresh mmap whose
 // pages the kernel must fault in and zero on first touch, which cost more than the arithmetic in
-// matmul-sized ops (bench/README.md). Only buffers of at least kCacheMin bytes are cached, at
-// most kCacheMax bytes in all; anything else goes straight back to the allocator.
+// matmul-sized ops (bench/README.md). Only buffers of at least kCacheMin bytes are cached. The
+// cache holds at most as much as the largest working set seen so far (the peak of bytes in use),
+// and at least kCacheFloor: a training step that needs 600 MB at its peak frees it all in the
+// backward and asks for the same buffers again in the next step, so a fixed cap smaller than the
+// step (256 MB before) sent the surplus back to glibc and cost ~500 page faults a step in the
+// d256 Transformer benchmark. Anything beyond the cap goes straight back to the allocator;
+// release_cached_memory() empties the cache.
 namespace {
-constexpr size_t kCacheMin = size_t{64} << 10;   // 64 KiB
-constexpr size_t kCacheMax = size_t{256} << 20;  // 256 MiB
+constexpr size_t kCacheMin = size_t{64} << 10;     // 64 KiB
+constexpr size_t kCacheFloor = size_t{256} << 20;  // 256 MiB
 struct BufferCache {
   std::mutex mutex;
   std::unordered_map<size_t, std::vector<void*>> free_by_size;
   size_t cached_bytes = 0;
+  size_t live_bytes = 0;  // handed out and not yet given back (cacheable sizes only)
+  size_t peak_live_bytes = 0;
 };
 BufferCache& buffer_cache() {
   static BufferCache* cache = new BufferCache;  // never destroyed: tensors may outlive statics
@@ -38,6 +46,8 @@ void* take_buffer(size_t bytes) {
   if (bytes >= kCacheMin) {
     BufferCache& c = buffer_cache();
     std::lock_guard<std::mutex> lock(c.mutex);
+    c.live_bytes += bytes;
+    c.peak_live_bytes = std::max(c.peak_live_bytes, c.live_bytes);
     auto it = c.free_by_size.find(bytes);
     if (it != c.free_by_size.end() && !it->second.empty()) {
       void* p = it->second.back();
@@ -53,7 +63,8 @@ void give_buffer(void* p, size_t bytes) {
   if (bytes >= kCacheMin) {
     BufferCache& c = buffer_cache();
     std::lock_guard<std::mutex> lock(c.mutex);
-    if (c.cached_bytes + bytes <= kCacheMax) {
+    c.live_bytes -= bytes;
+    if (c.cached_bytes + bytes <= std::max(kCacheFloor, c.peak_live_bytes)) {
       c.free_by_size[bytes].push_back(p);
       c.cached_bytes += bytes;
       return;
@@ -62,6 +73,18 @@ void give_buffer(void* p, size_t bytes) {
   std::free(p);
 }
 }  // namespace
+
+size_t release_cached_memory() {
+  BufferCache& c = buffer_cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  const size_t released = c.cached_bytes;
+  for (auto& [bytes, blocks] : c.free_by_size)
+    for (void* p : blocks) std::free(p);
+  c.free_by_size.clear();
+  c.cached_bytes = 0;
+  c.peak_live_bytes = c.live_bytes;
+  return released;
+}
 
 Storage::Storage(int64_t n) : size(n) {
   TS_CHECK(n >= 0, "storage: negative size {}", n);
@@ -76,6 +99,18 @@ Storage::Storage(int64_t n) : size(n) {
 
 Storage::~Storage() {
   if (data != inline_) give_buffer(data, buffer_bytes(size));
+}
+
+ByteBuffer::ByteBuffer(int64_t n) : size(n) {
+  TS_CHECK(n >= 0, "buffer: negative size {}", n);
+  const size_t bytes = ((static_cast<size_t>(n) + 63) / 64) * 64;
+  data = static_cast<uint8_t*>(take_buffer(bytes == 0 ? 64 : bytes));
+  if (!data) throw Error(fmt::format("buffer: out of memory allocating {} bytes", bytes));
+}
+
+ByteBuffer::~ByteBuffer() {
+  const size_t bytes = ((static_cast<size_t>(size) + 63) / 64) * 64;
+  give_buffer(data, bytes == 0 ? 64 : bytes);
 }
 
 // ---- Tensor ----
@@ -142,7 +177,7 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
 }
 
 Tensor Tensor::detach() const {
-  return Tensor(std::make_shared<TensorImpl>(impl().storage, impl().offset, impl().shape));
+  return Tensor(detail::make_small<TensorImpl>(impl().storage, impl().offset, impl().shape));
 }
 
 Tensor& Tensor::fill_(scalar_t value) {
@@ -234,7 +269,7 @@ std::string Tensor::str() const {
 // ---- factories ----
 Tensor empty(const Shape& shape) {
   check_sizes(shape, "empty");
-  return Tensor(std::make_shared<TensorImpl>(std::make_shared<Storage>(shape.numel()), 0, shape));
+  return Tensor(detail::make_small<TensorImpl>(detail::make_small<Storage>(shape.numel()), 0, shape));
 }
 Tensor full(const Shape& shape, scalar_t value) {
   Tensor t = empty(shape);

@@ -1,7 +1,7 @@
 // tessera/engine/tensor.h — the Tensor handle, its storage, and how to make tensors.
 //
 // The model (the same as PyTorch's, minus strides):
-//   Storage     a flat, 64-byte aligned buffer of scalar_t, shared by every tensor that views it.
+//   Storage     a flat buffer of scalar_t (64-byte aligned unless tiny), shared by every tensor that views it.
 //   TensorImpl  a shape + an offset into a Storage + autograd state (requires_grad, grad, grad_fn).
 //   Tensor      a cheap handle (a shared_ptr to a TensorImpl). Copying a Tensor copies the handle,
 //               not the data, exactly like `b = a` in Python.
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/shape.h"
+#include "engine/small_alloc.h"
 
 namespace tessera {
 
@@ -34,8 +35,9 @@ using scalar_t = float;
 class Node;  // engine/autograd.h
 class Generator;  // engine/random.h
 
-// A flat buffer of n scalars, 64-byte aligned. Tiny buffers live inline (no second allocation),
-// which keeps per-op overhead low for scalar-sized tensors.
+// A flat buffer of n scalars. Buffers of more than kInline scalars are 64-byte aligned and come
+// from the buffer cache (tensor.cpp); tiny ones live inline, 16-byte aligned, in the Storage
+// object itself (no second allocation), which keeps per-op overhead low for scalar-sized tensors.
 struct Storage {
   explicit Storage(int64_t n);
   ~Storage();
@@ -47,8 +49,27 @@ struct Storage {
 
  private:
   static constexpr int64_t kInline = 4;
-  alignas(64) scalar_t inline_[kInline];
+  alignas(16) scalar_t inline_[kInline];
 };
+
+// n bytes from the same buffer cache as tensor storage, uninitialised: for masks and scratch that
+// live beside tensors (dropout's keep mask). A fresh std::vector of the same size would be
+// zero-filled and, above glibc's mmap threshold, page-faulted in on every training step.
+struct ByteBuffer {
+  explicit ByteBuffer(int64_t n);
+  ~ByteBuffer();
+  ByteBuffer(const ByteBuffer&) = delete;
+  ByteBuffer& operator=(const ByteBuffer&) = delete;
+
+  uint8_t* data;
+  int64_t size;
+};
+
+// Frees the buffers the engine keeps for reuse (what torch.cuda.empty_cache does for PyTorch's
+// GPU memory) and returns how many bytes that was. Buffers of 64 KiB and more are kept when freed,
+// up to the largest working set seen so far, because a training loop asks for the same sizes
+// again next step; call this after a phase that needed much more memory than what follows.
+size_t release_cached_memory();
 
 struct TensorImpl {
   TensorImpl(std::shared_ptr<Storage> storage_, int64_t offset_, Shape shape_)

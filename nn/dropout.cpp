@@ -15,8 +15,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   if (!training || p == 0) return x;
   if (p == 1) return mul(x, scalar_t(0));
   const int64_t n = x.numel();
-  auto keep = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(n));
-  (gen ? *gen : default_generator()).fill_bernoulli(keep->data(), n, 1 - p);
+  auto keep = detail::make_small<ByteBuffer>(n);  // one byte per element, from the buffer cache
+  (gen ? *gen : default_generator()).fill_bernoulli(keep->data, n, 1 - p);
   const scalar_t scale = static_cast<scalar_t>(1 / (1 - p));
   // out_i = x_i · (keep_i · scale)   (also the backward, with g for x). A multiply rather than a
   // select, as PyTorch computes it: a NaN in a dropped position stays NaN instead of being
@@ -28,10 +28,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     });
   };
   Tensor out = empty(x.shape());
-  apply(keep->data(), x.data(), out.data());
+  apply(keep->data, x.data(), out.data());
   record(out, "dropout", {&x}, [keep, apply, shape = x.shape()](const Tensor& g, GradSink& sink) {
     Tensor dx = empty(shape);
-    apply(keep->data(), g.data(), dx.data());
+    apply(keep->data, g.data(), dx.data());
     sink.add(0, dx);
   });
   return out;

@@ -124,6 +124,17 @@ TEST_CASE("linear: shape errors name the shapes and in_features") {
   CHECK_THROWS_AS(nn::linear(zeros({2, 3}), zeros({4, 3}), zeros({3})), Error);
 }
 
+TEST_CASE("linear: an empty batch gives an empty output, and zero gradients for W and b") {
+  nn::Linear layer(3, 2);
+  const Tensor x = zeros({0, 3}).requires_grad_();
+  const Tensor y = layer(x);
+  CHECK(y.shape() == Shape{0, 2});
+  y.sum().backward();
+  CHECK(x.grad().shape() == Shape{0, 3});
+  CHECK(all_close(layer.weight.grad(), {0, 0, 0, 0, 0, 0}, 0, 0));
+  CHECK(all_close(layer.bias.grad(), {0, 0}, 0, 0));
+}
+
 TEST_CASE("linear: str shows the settings") {
   CHECK(nn::Linear(3, 2).str() == "Linear(in_features=3, out_features=2, bias=true)  # 8 parameters\n");
   CHECK(nn::Linear(3, 2, false).str() == "Linear(in_features=3, out_features=2, bias=false)  # 6 parameters\n");

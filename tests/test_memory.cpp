@@ -49,3 +49,16 @@ TEST_CASE("an abandoned graph (no backward) is freed with its output") {
   }
   CHECK(heap_in_use() <= before + 64 * 1024);
 }
+
+TEST_CASE("buffer cache: freed buffers are kept up to the peak working set, and release_cached_memory frees them") {
+  release_cached_memory();
+  const int64_t n = int64_t{80} << 18;  // 80 MiB of float (160 in the double build) per tensor
+  const size_t bytes = static_cast<size_t>(n) * sizeof(scalar_t);
+  {
+    std::vector<Tensor> step;
+    for (int i = 0; i < 5; ++i) step.push_back(empty({n}));  // a working set above the 256 MiB floor
+  }  // all freed: every one is kept for the next step, not only the first 256 MiB
+  const Tensor again = empty({n});  // served from the cache
+  CHECK(release_cached_memory() == 4 * bytes);
+  CHECK(release_cached_memory() == 0);
+}
