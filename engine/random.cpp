@@ -178,6 +178,36 @@ void Generator::fill_bernoulli(uint8_t* out, int64_t n, double p) {
   });
 }
 
+uint64_t Generator::reserve(int64_t n) {
+  TS_CHECK(n >= 0, "random: cannot reserve {} numbers", n);
+  const uint64_t start = offset_;
+  offset_ += static_cast<uint64_t>((n + 3) / 4);
+  return start;
+}
+
+// Element i of the fill that began at counter `start` is word i % 4 of block(start + i / 4), as in
+// for_each_words; kLanes blocks are made at a time when the range is long enough.
+void Generator::bernoulli_at(uint64_t start, int64_t i0, int64_t count, double p, uint8_t* out) const {
+  const BernoulliThreshold t(p);
+  uint32_t words[4 * kLanes];
+  int64_t i = i0;
+  const int64_t end = i0 + count;
+  while (i < end) {
+    const uint64_t counter = start + static_cast<uint64_t>(i / 4);
+    const int64_t first_word = (i / 4) * 4;  // element index of word 0 of that block
+    int64_t available;
+    if (end - first_word > 4 * 4) {
+      blocks(counter, words);
+      available = 4 * kLanes;
+    } else {
+      block(counter, words);
+      available = 4;
+    }
+    const int64_t stop = std::min<int64_t>(end, first_word + available);
+    for (; i < stop; ++i) out[i - i0] = t.hit(words[i - first_word]) ? 1 : 0;
+  }
+}
+
 Generator& default_generator() {
   static Generator gen(0);
   return gen;

@@ -30,6 +30,14 @@ class Generator {
   void fill_bernoulli(scalar_t* out, int64_t n, scalar_t p);
   void fill_bernoulli(uint8_t* out, int64_t n, double p);
 
+  // Random access, for kernels that must draw the same numbers twice (fused attention's dropout
+  // regenerates its mask in the backward instead of storing it). reserve(n) advances the
+  // generator past n elements exactly as a fill of n does and returns where they start;
+  // bernoulli_at(start, i0, count, p, out) then writes elements i0 .. i0+count-1 of that fill:
+  // the bytes fill_bernoulli(out, n, p) would have written there. Any thread, any number of times.
+  uint64_t reserve(int64_t n);
+  void bernoulli_at(uint64_t start, int64_t i0, int64_t count, double p, uint8_t* out) const;
+
   uint32_t next_u32();
   double next_double();  // uniform [0, 1) with 53 random bits
   int64_t randint(int64_t n);  // uniform in [0, n)

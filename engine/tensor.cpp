@@ -86,6 +86,18 @@ size_t release_cached_memory() {
   return released;
 }
 
+MemoryStats memory_stats() {
+  BufferCache& c = buffer_cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return {c.live_bytes, c.peak_live_bytes, c.cached_bytes};
+}
+
+void reset_peak_memory() {
+  BufferCache& c = buffer_cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.peak_live_bytes = c.live_bytes;
+}
+
 Storage::Storage(int64_t n) : size(n) {
   TS_CHECK(n >= 0, "storage: negative size {}", n);
   if (n <= kInline) {

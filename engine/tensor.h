@@ -70,6 +70,14 @@ struct ByteBuffer {
 // up to the largest working set seen so far, because a training loop asks for the same sizes
 // again next step; call this after a phase that needed much more memory than what follows.
 size_t release_cached_memory();
+// Bytes of tensor buffers of 64 KiB and more: in use now, the most in use at once since the last
+// reset_peak_memory() (like torch.cuda.max_memory_allocated), and kept in the cache. Smaller
+// buffers are not counted: they come and go through malloc without a lock.
+struct MemoryStats {
+  size_t in_use = 0, peak = 0, cached = 0;
+};
+MemoryStats memory_stats();
+void reset_peak_memory();
 
 struct TensorImpl {
   TensorImpl(std::shared_ptr<Storage> storage_, int64_t offset_, Shape shape_)

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "nn/dropout.h"
+#include "nn/fused_attention.h"
 #include "nn/init.h"
 
 namespace tessera::nn {
@@ -58,8 +59,7 @@ Tensor both(const Tensor& a, const Tensor& b) {
 //   scores  = (q · scale) kᵀ + bias          [..., Lq, Lk]
 //   weights = softmax(scores) over allowed keys
 //   output  = dropout(weights) v             [..., Lq, Dv]
-AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                             const SdpaOptions& o) {
+Shape attention_scores_shape(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOptions& o) {
   TS_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2,
            "scaled_dot_product_attention: q, k, v need shape [..., length, dim], got {}, {}, {}", q.shape(),
            k.shape(), v.shape());
@@ -69,11 +69,13 @@ AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
   TS_CHECK(k.shape()[k.dim() - 2] == v.shape()[v.dim() - 2],
            "scaled_dot_product_attention: {} keys but {} values (shapes {} and {})", k.shape()[k.dim() - 2],
            v.shape()[v.dim() - 2], k.shape(), v.shape());
+  TS_CHECK(o.window >= -1, "scaled_dot_product_attention: window {} must be non-negative (or -1 for none)",
+           o.window);
   const int64_t lq = q.shape()[q.dim() - 2], lk = k.shape()[k.dim() - 2];
   // the masks must broadcast to the scores' shape [..., Lq, Lk]; say which one does not
-  Shape score_shape = broadcast_shapes(
-      Shape(std::vector<int64_t>(q.shape().begin(), q.shape().end() - 2)),
-      Shape(std::vector<int64_t>(k.shape().begin(), k.shape().end() - 2)), "scaled_dot_product_attention (batch dims)");
+  const auto batch_of = [](const Tensor& t) { return Shape(std::vector<int64_t>(t.shape().begin(), t.shape().end() - 2)); };
+  Shape score_shape = broadcast_shapes(broadcast_shapes(batch_of(q), batch_of(k), "scaled_dot_product_attention (batch dims)"),
+                                       batch_of(v), "scaled_dot_product_attention (batch dims of v)");
   score_shape.push_back(lq);
   score_shape.push_back(lk);
   for (const auto& [mask, name] : {std::pair{&o.attn_mask, "attn_mask"}, std::pair{&o.attn_bias, "attn_bias"}}) {
@@ -86,13 +88,28 @@ AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
     TS_CHECK(fits, "scaled_dot_product_attention: {} of shape {} does not broadcast to the scores' shape {} "
              "([..., query_length, key_length])", name, mask->shape(), score_shape);
   }
+  return score_shape;
+}
+
+AttentionOutput scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                       const SdpaOptions& o) {
+  const Shape score_shape = attention_scores_shape(q, k, v, o);
+  const int64_t lq = score_shape[score_shape.rank() - 2], lk = score_shape.back();
   const double scale = o.scale ? *o.scale : 1 / std::sqrt(static_cast<double>(q.shape().back()));
   Tensor scores = matmul(mul(q, static_cast<scalar_t>(scale)), k, false, /*transpose_b=*/true);
   if (o.attn_bias.defined()) scores = scores + o.attn_bias;
-  const Tensor mask = both(o.attn_mask, o.is_causal ? causal_mask(lq, lk) : Tensor());
+  Tensor mask = both(o.attn_mask, o.is_causal ? causal_mask(lq, lk) : Tensor());
+  mask = both(mask, o.window >= 0 ? local_mask(lq, lk, o.window) : Tensor());
   Tensor weights = mask.defined() ? softmax(scores, -1, mask) : softmax(scores, -1);
   Tensor output = matmul(dropout(weights, o.dropout_p, o.dropout_p > 0, o.generator), v);
   return {output, o.need_weights ? weights : Tensor()};
+}
+
+AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const SdpaOptions& o) {
+  const bool bias_needs_grad = o.attn_bias.defined() && o.attn_bias.requires_grad() && grad_enabled();
+  if (o.need_weights || bias_needs_grad) return scaled_dot_product_attention_reference(q, k, v, o);
+  return {fused_attention(q, k, v, o), Tensor()};
 }
 
 // ---------------- scores ----------------
@@ -261,6 +278,7 @@ AttentionOutput MultiHeadAttention::forward(const Tensor& query, const Tensor& k
   }
 
   bool is_causal = call.is_causal;
+  int64_t window = call.window;
   Tensor causal;
   if (cache && !cache->static_kv) {  // self-attention while decoding: append the new keys/values
     const int64_t cached = cache->length();
@@ -271,6 +289,14 @@ AttentionOutput MultiHeadAttention::forward(const Tensor& query, const Tensor& k
       for (int64_t i = 0; i < lq; ++i)
         for (int64_t j = 0; j < cached + lq; ++j) causal.data()[i * (cached + lq) + j] = j <= cached + i ? 1 : 0;
       is_causal = false;
+    }
+    if (window >= 0 && cached > 0) {  // the band around absolute position cached + i
+      Tensor band = empty({lq, cached + lq});
+      for (int64_t i = 0; i < lq; ++i)
+        for (int64_t j = 0; j < cached + lq; ++j)
+          band.data()[i * (cached + lq) + j] = std::abs(cached + i - j) <= window ? 1 : 0;
+      causal = both(causal, band);
+      window = -1;
     }
   } else if (cache && !reuse_static) {
     cache->keys = k.detach(), cache->values = v.detach();
@@ -287,6 +313,7 @@ AttentionOutput MultiHeadAttention::forward(const Tensor& query, const Tensor& k
   o.attn_mask = both(both(o.attn_mask, call.attn_mask), causal);
   o.attn_bias = call.attn_bias;
   o.is_causal = is_causal;
+  o.window = window;
   o.dropout_p = is_training() ? dropout : 0;
   o.need_weights = call.need_weights || keep_weights;
   AttentionOutput heads = scaled_dot_product_attention(q, k, v, o);  // [B, H, Lq, D]

@@ -43,6 +43,8 @@ struct SdpaOptions {
   Tensor attn_mask;               // broadcastable to [..., Lq, Lk]; non-zero = may attend
   Tensor attn_bias;               // broadcastable to [..., Lq, Lk]; added to the scores
   bool is_causal = false;         // also apply causal_mask(Lq, Lk)
+  int64_t window = -1;            // ≥ 0: also apply local_mask(Lq, Lk, window) (the fused path
+                                  // then skips the blocks outside the band: O(L·window) work)
   double dropout_p = 0;           // dropout on the weights (pass 0 in eval)
   std::optional<double> scale;    // default 1/√d
   bool need_weights = false;
@@ -51,8 +53,17 @@ struct SdpaOptions {
 
 // softmax(q kᵀ · scale + bias, masked) v.  q: [..., Lq, d], k: [..., Lk, d], v: [..., Lk, Dv];
 // leading dims broadcast like matmul's.
+// Without need_weights this runs the fused, blocked kernel (nn/fused_attention.h: memory O(L),
+// not O(L²)); with need_weights, or when attn_bias requires grad, the reference below.
 AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const SdpaOptions& options = {});
+// The same, composed of engine ops (scores and weights materialised): the reference the fused
+// kernel is tested against, and the path that can return the weights.
+AttentionOutput scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                       const SdpaOptions& options = {});
+// The scores' shape [batch..., Lq, Lk] for these inputs; throws an error naming the argument when
+// q, k, v or a mask do not fit. (Shared by both paths.)
+Shape attention_scores_shape(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOptions& options);
 
 // ---------------- scoring functions ----------------
 // A score maps queries [..., Lq, dq] and keys [..., Lk, dk] to scores [..., Lq, Lk]; the
@@ -143,6 +154,7 @@ struct MhaCall {
   Tensor attn_mask;                // broadcastable to [B, H, Lq, Lk] ([Lq, Lk] is common)
   Tensor attn_bias;                // additive, broadcastable to [B, H, Lq, Lk]
   bool is_causal = false;
+  int64_t window = -1;             // ≥ 0: local attention, query i sees keys |i − j| ≤ window
   bool need_weights = false;
   bool average_attn_weights = true;  // weights [B, Lq, Lk] averaged over heads, else [B, H, Lq, Lk]
   // Incremental decoding (see KeyValueCache). With a self-attention cache, key_padding_mask and
