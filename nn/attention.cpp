@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "nn/dropout.h"
+#include "nn/approx_attention.h"
 #include "nn/fused_attention.h"
 #include "nn/init.h"
 
@@ -221,6 +222,21 @@ MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionOptions& o)
   if (o.bias) in_proj_bias = register_parameter("in_proj_bias", zeros({3 * embed_dim}));
   out_proj = register_module("out_proj", std::make_shared<Linear>(embed_dim, embed_dim, o.bias));
   if (o.bias) init::zeros_(out_proj->bias);
+  if (o.linformer_k > 0) {
+    TS_CHECK(o.max_length > 0, "MultiHeadAttention: linformer_k = {} needs max_length > 0 (the longest sequence)",
+             o.linformer_k);
+    linformer_k = o.linformer_k, max_length = o.max_length;
+    linformer_e = empty({linformer_k, max_length});
+    linformer_f = empty({linformer_k, max_length});
+    init::xavier_uniform_(linformer_e);
+    init::xavier_uniform_(linformer_f);
+    linformer_e = register_parameter("linformer_e", linformer_e);
+    linformer_f = register_parameter("linformer_f", linformer_f);
+  }
+}
+
+void MultiHeadAttention::use_performer(int64_t features, uint64_t seed) {
+  performer_omega = orthogonal_random_features(features, head_dim, seed);
 }
 
 namespace {
@@ -316,11 +332,45 @@ AttentionOutput MultiHeadAttention::forward(const Tensor& query, const Tensor& k
   o.window = window;
   o.dropout_p = is_training() ? dropout : 0;
   o.need_weights = call.need_weights || keep_weights;
-  AttentionOutput heads = scaled_dot_product_attention(q, k, v, o);  // [B, H, Lq, D]
+  AttentionOutput heads;
+  if (linformer_k > 0 || performer_omega.defined()) {
+    // approximate attention (nn/approx_attention.h): no weights are formed, and a mask can only
+    // drop whole keys
+    const char* which = linformer_k > 0 ? "Linformer" : "Performer";
+    TS_CHECK(!call.need_weights, "MultiHeadAttention ({}): approximate attention forms no weights; "
+             "call use_exact() (Performer) for need_weights", which);
+    TS_CHECK(!call.attn_mask.defined() && !call.attn_bias.defined() && call.window < 0 && !cache,
+             "MultiHeadAttention ({}): only key_padding_mask (and is_causal for the Performer) can be applied, "
+             "not attn_mask, attn_bias, window or a decoding cache", which);
+    Tensor kp = k, vp = v, key_mask;
+    if (call.key_padding_mask.defined()) key_mask = reshape(call.key_padding_mask, Shape{b, 1, lk});
+    if (linformer_k > 0) {
+      TS_CHECK(!is_causal, "MultiHeadAttention (Linformer): the projections mix positions along the length, so "
+               "causal attention cannot be applied after them; use exact or Performer attention for a decoder");
+      TS_CHECK(lk <= max_length, "MultiHeadAttention (Linformer): {} keys, but the projections were made for "
+               "max_length = {}", lk, max_length);
+      if (key_mask.defined()) {  // padded keys and values are zeroed before they are mixed
+        const Tensor m = unsqueeze(key_mask, -1);  // [B, 1, Lk, 1]
+        kp = mul(kp, m), vp = mul(vp, m);
+        key_mask = Tensor();
+      }
+      kp = matmul(narrow(linformer_e, 1, 0, lk), kp);  // E K: [B, H, k, D]
+      vp = matmul(narrow(linformer_f, 1, 0, lk), vp);  // F V: [B, H, k, D]
+    }
+    if (performer_omega.defined()) {
+      heads.output = performer_attention(q, kp, vp, performer_omega, is_causal, -1, key_mask);
+    } else {
+      SdpaOptions lo;
+      lo.dropout_p = o.dropout_p;
+      heads.output = scaled_dot_product_attention(q, kp, vp, lo).output;
+    }
+  } else {
+    heads = scaled_dot_product_attention(q, k, v, o);  // [B, H, Lq, D]
+  }
   Tensor merged = reshape(permute(heads.output, {0, 2, 1, 3}), Shape{b, lq, e});
   Tensor out = out_proj->forward(merged);
 
-  if (keep_weights) last_weights = heads.weights.detach();
+  if (keep_weights && heads.weights.defined()) last_weights = heads.weights.detach();
   Tensor weights;
   if (call.need_weights) weights = call.average_attn_weights ? mean(heads.weights, {1}) : heads.weights;
   return {out, weights};
@@ -333,8 +383,10 @@ void KeyValueCache::reorder(const IndexTensor& batch_rows) {
 }
 
 std::string MultiHeadAttention::extra_repr() const {
-  return fmt::format("embed_dim={}, num_heads={}, dropout={}{}", embed_dim, num_heads, dropout,
-                     kdim != embed_dim || vdim != embed_dim ? fmt::format(", kdim={}, vdim={}", kdim, vdim) : "");
+  return fmt::format("embed_dim={}, num_heads={}, dropout={}{}{}{}", embed_dim, num_heads, dropout,
+                     kdim != embed_dim || vdim != embed_dim ? fmt::format(", kdim={}, vdim={}", kdim, vdim) : "",
+                     linformer_k > 0 ? fmt::format(", linformer_k={}, max_length={}", linformer_k, max_length) : "",
+                     performer_omega.defined() ? fmt::format(", performer_features={}", performer_omega.shape()[0]) : "");
 }
 
 }  // namespace tessera::nn

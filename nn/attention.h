@@ -132,6 +132,10 @@ struct MultiHeadAttentionOptions {
   double dropout = 0;
   bool bias = true;
   int64_t kdim = 0, vdim = 0;  // 0 = embed_dim
+  // Linformer (nn/approx_attention.h): k > 0 projects keys and values along the length to k rows
+  // with learned linformer_e, linformer_f [k, max_length]; sequences up to max_length. Only for
+  // attention without causal or attn_mask (key_padding_mask works).
+  int64_t linformer_k = 0, max_length = 0;
 };
 
 // Keys and values already projected and split into heads, kept between calls for incremental
@@ -179,11 +183,20 @@ class MultiHeadAttention : public Module {
   bool keep_weights = false;
   Tensor last_weights;
 
+  // Performer (nn/approx_attention.h): from now on estimate softmax attention with m orthogonal
+  // random features drawn from `seed` (no training needed: swap it into a trained model for
+  // inference); use_exact() goes back. The features are not parameters (not saved).
+  void use_performer(int64_t features, uint64_t seed = 0);
+  void use_exact() { performer_omega = Tensor(); }
+  Tensor performer_omega;  // [m, head_dim] when the Performer is on
+
   int64_t embed_dim, num_heads, head_dim, kdim, vdim;
   double dropout;
   Tensor in_proj_weight, in_proj_bias;                    // packed projections (kdim = vdim = E)
   Tensor q_proj_weight, k_proj_weight, v_proj_weight;     // separate ones otherwise
   std::shared_ptr<Linear> out_proj;
+  int64_t linformer_k = 0, max_length = 0;
+  Tensor linformer_e, linformer_f;                        // [k, max_length] when linformer_k > 0
 
  protected:
   std::string extra_repr() const override;

@@ -68,7 +68,9 @@ Tensor position_wise_feed_forward(const Tensor& x, Linear& linear1, Linear& line
 TransformerEncoderLayer::TransformerEncoderLayer(const TransformerOptions& o)
     : UnaryModule("TransformerEncoderLayer"), norm_first(o.norm_first), dropout(o.dropout), activation(o.activation) {
   check_activation(o.activation);
-  self_attn = register_module("self_attn", std::make_shared<MultiHeadAttention>(o.d_model, o.nhead, o.dropout));
+  MultiHeadAttentionOptions attention{o.d_model, o.nhead, o.dropout, true, 0, 0};
+  attention.linformer_k = o.encoder_linformer_k, attention.max_length = o.max_length;
+  self_attn = register_module("self_attn", std::make_shared<MultiHeadAttention>(attention));
   linear1 = register_module("linear1", std::make_shared<Linear>(o.d_model, o.dim_feedforward));
   linear2 = register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, o.d_model));
   norm1 = register_module("norm1", std::make_shared<LayerNorm>(o.d_model, o.layer_norm_eps));

@@ -54,6 +54,9 @@ struct TransformerOptions {
   std::string activation = "relu";  // or "gelu"
   double layer_norm_eps = 1e-5;
   bool norm_first = false;           // false: post-norm (paper, PyTorch default); true: pre-norm
+  // Linformer self-attention in the encoder (nn/approx_attention.h): keys and values projected
+  // along the length to encoder_linformer_k rows; sequences up to max_length. 0: exact.
+  int64_t encoder_linformer_k = 0, max_length = 0;
 };
 
 struct EncoderCall {
