@@ -5,6 +5,8 @@
 //
 //   bench_attention --impl fused|reference|sgemm --length L [--batch 1] [--heads 8] [--dim 64]
 //                   [--causal] [--backward] [--reps 3] [--threads 2]
+//                   [--features M] [--error] [--input-std S]   (performer: M features; linformer: k = M;
+//                                                                --error adds ‖out − exact‖/‖exact‖)
 //
 // Prints one JSON line: the median and every repetition's seconds, GFLOP/s (counting 4·B·H·L²·d
 // for the forward, 2.5× that with the backward, halved when causal), the peak RSS and the RSS
@@ -24,6 +26,7 @@
 #include "engine/blas.h"
 #include "engine/parallel.h"
 #include "engine/tessera.h"
+#include "nn/approx_attention.h"
 #include "nn/attention.h"
 #include "nn/fused_attention.h"
 
@@ -62,6 +65,9 @@ int main(int argc, char** argv) {
   int64_t length = 0, batch = 1, heads = 8, dim = 64;
   bool causal = false, backward = false;
   int reps = 3, threads = 2;
+  int64_t features = 256;  // m for the Performer, k for the Linformer
+  bool error = false;      // also print the relative error against exact attention
+  double input_std = 1;    // q and k are N(0, input_std²)
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&] {
@@ -77,9 +83,13 @@ int main(int argc, char** argv) {
     else if (a == "--backward") backward = true;
     else if (a == "--reps") reps = std::atoi(value().c_str());
     else if (a == "--threads") threads = std::atoi(value().c_str());
+    else if (a == "--features") features = std::atoll(value().c_str());
+    else if (a == "--error") error = true;
+    else if (a == "--input-std") input_std = std::atof(value().c_str());
     else usage(("unknown argument " + a).c_str());
   }
-  if (impl != "fused" && impl != "reference" && impl != "sgemm") usage("--impl must be fused, reference or sgemm");
+  if (impl != "fused" && impl != "reference" && impl != "sgemm" && impl != "performer" && impl != "linformer")
+    usage("--impl must be fused, reference, performer, linformer or sgemm");
   if (length <= 0 || reps <= 0) usage("--length and --reps must be positive");
   set_num_threads(threads);
   const double flops = 4.0 * static_cast<double>(batch * heads) * static_cast<double>(length) *
@@ -122,20 +132,34 @@ int main(int argc, char** argv) {
   }
 
   Generator gen(1);
-  const Tensor q = randn({batch, heads, length, dim}, &gen).requires_grad_(backward);
-  const Tensor k = randn({batch, heads, length, dim}, &gen).requires_grad_(backward);
+  const Tensor q = mul(randn({batch, heads, length, dim}, &gen), static_cast<scalar_t>(input_std)).requires_grad_(backward);
+  const Tensor k = mul(randn({batch, heads, length, dim}, &gen), static_cast<scalar_t>(input_std)).requires_grad_(backward);
   const Tensor v = randn({batch, heads, length, dim}, &gen).requires_grad_(backward);
   const Tensor g = randn({batch, heads, length, dim}, &gen);
   inputs_mb = rss_mb();
   nn::SdpaOptions o;
   o.is_causal = causal;
+  Tensor omega, proj_e, proj_f;
+  if (impl == "performer") omega = nn::orthogonal_random_features(features, dim, 5);
+  if (impl == "linformer") {  // projections as a Linformer layer starts (xavier), fixed here
+    proj_e = uniform({features, length}, -1, 1, &gen);
+    proj_f = uniform({features, length}, -1, 1, &gen);
+    const scalar_t bound = static_cast<scalar_t>(std::sqrt(6.0 / static_cast<double>(features + length)));
+    proj_e = mul(proj_e, bound), proj_f = mul(proj_f, bound);
+    if (causal) usage("the Linformer has no causal form");
+  }
+  auto attend = [&] {
+    if (impl == "fused") return nn::fused_attention(q, k, v, o);
+    if (impl == "performer") return nn::performer_attention(q, k, v, omega, causal);
+    if (impl == "linformer") return nn::fused_attention(q, matmul(proj_e, k), matmul(proj_f, v));
+    return nn::scaled_dot_product_attention_reference(q, k, v, o).output;
+  };
   for (int r = 0; r < reps; ++r) {
     const double t0 = now();
     {
       std::optional<NoGradGuard> no_grad;  // forward only: no graph, nothing saved
       if (!backward) no_grad.emplace();
-      Tensor out = impl == "fused" ? nn::fused_attention(q, k, v, o)
-                                   : nn::scaled_dot_product_attention_reference(q, k, v, o).output;
+      Tensor out = attend();
       if (backward) out.backward(g);
     }
     times.push_back(now() - t0);
@@ -147,7 +171,15 @@ int main(int argc, char** argv) {
   std::printf("{\"impl\": \"%s\", \"length\": %ld, \"causal\": %s, \"backward\": %s, \"median_s\": %.6f, \"reps_s\": [",
               impl.c_str(), static_cast<long>(length), causal ? "true" : "false", backward ? "true" : "false", median);
   for (size_t i = 0; i < times.size(); ++i) std::printf("%s%.6f", i ? ", " : "", times[i]);
-  std::printf("], \"gflops\": %.2f, \"peak_rss_mb\": %.1f, \"inputs_rss_mb\": %.1f}\n", flops / median / 1e9,
+  std::printf("], \"gflops\": %.2f, \"peak_rss_mb\": %.1f, \"inputs_rss_mb\": %.1f", flops / median / 1e9,
               peak_rss_mb(), inputs_mb);
+  if (error) {  // ‖approx − exact‖ / ‖exact‖ over the whole output
+    NoGradGuard no_grad;
+    const std::vector<scalar_t> a = attend().to_vector(), e = nn::fused_attention(q, k, v, o).to_vector();
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) num += (a[i] - e[i]) * (a[i] - e[i]), den += e[i] * e[i];
+    std::printf(", \"rel_error\": %.6f", std::sqrt(num / den));
+  }
+  std::printf("}\n");
   return 0;
 }

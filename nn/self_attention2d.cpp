@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "nn/fused_attention.h"
+
 namespace tessera::nn {
 
 SelfAttention2d::SelfAttention2d(int64_t c, int64_t reduction)
@@ -27,6 +29,22 @@ AttentionOutput SelfAttention2d::attend(const Tensor& x) {
   const Tensor o = matmul(v, attention, false, /*transpose_b=*/true);                    // v Aᵀ: [B, C, N]
   if (keep_weights) last_weights = attention.detach();
   return {gamma * reshape(o, x.shape()) + x, attention};
+}
+
+// The same output through the fused kernel: with positions as the sequence, q' = qᵀ [B, N, C'],
+// k' = kᵀ, v' = vᵀ [B, N, C] and scale 1, softmax(q' k'ᵀ) v' = (v Aᵀ)ᵀ.
+Tensor SelfAttention2d::forward(const Tensor& x) {
+  if (keep_weights) return attend(x).output;
+  TS_CHECK(x.dim() == 4 && x.shape()[1] == channels, "SelfAttention2d: expected input [N, {}, H, W], got {}",
+           channels, x.shape());
+  const int64_t batch = x.shape()[0], positions = x.shape()[2] * x.shape()[3];
+  const Tensor q = transpose(reshape(query_conv->forward(x), {batch, query_channels, positions}), 1, 2);  // [B, N, C']
+  const Tensor k = transpose(reshape(key_conv->forward(x), {batch, query_channels, positions}), 1, 2);    // [B, N, C']
+  const Tensor v = transpose(reshape(value_conv->forward(x), {batch, channels, positions}), 1, 2);        // [B, N, C]
+  SdpaOptions o;
+  o.scale = 1;
+  const Tensor o_t = fused_attention(q, k, v, o);                                                          // [B, N, C]
+  return gamma * reshape(transpose(o_t, 1, 2), x.shape()) + x;
 }
 
 std::string SelfAttention2d::extra_repr() const {

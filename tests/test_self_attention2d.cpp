@@ -95,6 +95,8 @@ TEST_CASE("SelfAttention2d: equals the block written as loops over positions") {
   set(block.gamma, {0.7});
   const Tensor x = uniform({2, 8, 3, 4}, -1, 1);
   CHECK(all_close(block(x), naive_block(block, x), kTol * 10, kTol * 10));
+  // forward runs the fused kernel, attend() the composed ops that return the map: the same output
+  CHECK(all_close(block(x), block.attend(x).output, kTol * 10, kTol * 10));
   // a reduction larger than the channels still leaves one query channel
   nn::SelfAttention2d narrow_block(3, 8);
   CHECK(narrow_block.query_channels == 1);
