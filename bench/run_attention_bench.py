@@ -51,6 +51,7 @@ def main():
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--torch-limit-gb", type=float, default=16)
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--approx-only", action="store_true", help="only the Performer / Linformer table")
     a = p.parse_args()
     exe = os.path.join(ROOT, a.build_dir, "bench", "bench_attention")
     if not os.path.exists(exe):
@@ -60,7 +61,7 @@ def main():
     print(f"sgemm anchor: {anchor['gflops']:.1f} GFLOP/s (2048³ product, {a.threads} threads); "
           f"64-row tiles: {anchor['tile_gflops']:.1f}", flush=True)
     rows = []
-    for backward in (False, True):
+    for backward in ((False, True) if not a.approx_only else ()):
         for causal in (False, True):
             for length in lengths:
                 reps = a.reps if length <= 4096 else 1
@@ -81,6 +82,35 @@ def main():
                              f"{pt['peak_rss_mb'] - pt['inputs_rss_mb']:8.1f} MB")
                 print(line, flush=True)
 
+    # the approximations: time and memory growing linearly with L (m = k = 256), fwd+bwd, and their
+    # error against exact attention (inputs N(0, 1) and N(0, 0.25²) for q and k)
+    approx_rows = []
+    for impl, causal in (("performer", False), ("performer", True), ("linformer", False)):
+        for length in [x for x in lengths if x >= 1024]:
+            argv = [exe, "--impl", impl, "--length", str(length), "--reps", "1", "--threads", str(a.threads),
+                    "--features", "256", "--backward"] + (["--causal"] if causal else [])
+            t = run_json(argv)
+            errors = []
+            if length <= 4096:
+                for std in ("1", "0.25"):
+                    e = run_json([exe, "--impl", impl, "--length", str(length), "--reps", "1", "--threads",
+                                  str(a.threads), "--features", "256", "--error", "--input-std", std]
+                                 + (["--causal"] if causal else []))
+                    errors.append(e["rel_error"])
+            approx_rows.append((impl, causal, length, t, errors))
+            print(f"{impl:9s} {'causal' if causal else '      '} L {length:6d} fwd+bwd {t['median_s']:.3f} s "
+                  f"{t['peak_rss_mb'] - t['inputs_rss_mb']:8.1f} MB  errors {errors}", flush=True)
+    approx_lines = ["| method | causal | L | fwd+bwd | memory beyond inputs | rel. error, q,k ~ N(0,1) | "
+                    "rel. error, q,k ~ N(0,0.25²) |", "| :--- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for impl, causal, length, t, errors in approx_rows:
+        name = "Performer m=256" if impl == "performer" else "Linformer k=256 (untrained E, F)"
+        errs = [f"{e:.3f}" for e in errors] if errors else ["—", "—"]
+        approx_lines.append(f"| {name} | {'yes' if causal else 'no'} | {length} | {t['median_s']:.3f} s | "
+                            f"{t['peak_rss_mb'] - t['inputs_rss_mb']:.1f} MB | {errs[0]} | {errs[1]} |")
+    approx_table = "\n".join(approx_lines)
+    print()
+    print(approx_table)
+
     header = ("| L | pass | causal | tessera | GFLOP/s | % of sgemm | memory beyond inputs | PyTorch | "
               "PyTorch memory beyond inputs | time ratio | memory ratio |")
     lines = [header, "| " + " | ".join(["---:"] * 11) + " |"]
@@ -100,7 +130,7 @@ def main():
     table = "\n".join(lines)
     print()
     print(table)
-    if not a.no_write:
+    if not a.no_write and not a.approx_only:
         when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
         cpu = platform.processor() or platform.machine()
         with open(os.path.join(HERE, "results_attention.md"), "w") as f:
@@ -108,7 +138,8 @@ def main():
                     f"`bench/run_attention_bench.py`, {when}, {os.cpu_count()} CPUs ({cpu}), {a.threads} threads, "
                     f"B={B} H={H} d={D}. OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}.\n"
                     f"sgemm anchor (2048³ through the engine's gemm, same run): {anchor['gflops']:.1f} GFLOP/s; "
-                    f"one 64-row tile per thread: {anchor['tile_gflops']:.1f} GFLOP/s.\n\n{table}\n")
+                    f"one 64-row tile per thread: {anchor['tile_gflops']:.1f} GFLOP/s.\n\n{table}\n\n"
+                    f"## Approximations (tessera only)\n\n{approx_table}\n")
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ void Generator::bernoulli_at(uint64_t start, int64_t i0, int64_t count, double p
     const uint64_t counter = start + static_cast<uint64_t>(i / 4);
     const int64_t first_word = (i / 4) * 4;  // element index of word 0 of that block
     int64_t available;
-    if (end - first_word > 4 * 4) {
+    if (end - first_word > 8) {  // more than two blocks' worth: one vectorised batch of kLanes
       blocks(counter, words);
       available = 4 * kLanes;
     } else {

@@ -104,12 +104,18 @@ struct Problem {
     }
   }
 
-  // keep[c] = 1 / (1 − p) for the kept weights of row i, keys j0 .. j0+nj−1, else 0: element
-  // (t, i, j) of the [batch..., Lq, Lk] weights, exactly as dropout on the reference's weights.
-  void keep_scale(int64_t t, int64_t i, int64_t j0, int64_t nj, uint8_t* bits, scalar_t* keep) const {
-    gen.bernoulli_at(rng_start, (t * lq + i) * lk + j0, nj, 1 - dropout, bits);
+  // keep[r·nj + c] = 1 / (1 − p) for the kept weights of rows i0 .. i0+ni−1, keys j0 .. j0+nj−1,
+  // else 0: element (t, i, j) of the [batch..., Lq, Lk] weights, exactly as dropout on the
+  // reference's weights. When the tile spans whole rows their elements are consecutive, and one
+  // call draws them all (short rows would otherwise waste most of each Philox batch).
+  void keep_scale(int64_t t, int64_t i0, int64_t ni, int64_t j0, int64_t nj, uint8_t* bits, scalar_t* keep) const {
+    if (nj == lk) {
+      gen.bernoulli_at(rng_start, (t * lq + i0) * lk, ni * nj, 1 - dropout, bits);
+    } else {
+      for (int64_t r = 0; r < ni; ++r) gen.bernoulli_at(rng_start, (t * lq + i0 + r) * lk + j0, nj, 1 - dropout, bits + r * nj);
+    }
     const scalar_t inv = static_cast<scalar_t>(1 / (1 - dropout));
-    for (int64_t c = 0; c < nj; ++c) keep[c] = static_cast<scalar_t>(bits[c]) * inv;
+    for (int64_t c = 0; c < ni * nj; ++c) keep[c] = static_cast<scalar_t>(bits[c]) * inv;
   }
 };
 
@@ -118,15 +124,18 @@ void forward_block(const Problem& p, int64_t t, const scalar_t* q, const scalar_
                    int64_t i0, int64_t ni, scalar_t* out, scalar_t* lse) {
   constexpr int64_t BK = kAttentionBlockK;
   std::vector<scalar_t> s(static_cast<size_t>(ni * BK)), acc(static_cast<size_t>(ni * p.dv), 0);
-  std::vector<scalar_t> m(static_cast<size_t>(ni), kNegInf), l(static_cast<size_t>(ni), 0), keep(BK);
-  std::vector<uint8_t> bits(BK);
+  std::vector<scalar_t> m(static_cast<size_t>(ni), kNegInf), l(static_cast<size_t>(ni), 0);
+  std::vector<scalar_t> keep(p.dropout > 0 ? static_cast<size_t>(ni * BK) : 0);
+  std::vector<uint8_t> bits(keep.size());
   const auto [lo, hi] = p.key_range(i0, i0 + ni);
   for (int64_t j0 = lo; j0 < hi; j0 += BK) {
     const int64_t nj = std::min(BK, hi - j0);
     p.scores(t, q, k, i0, ni, j0, nj, s.data());
+    if (p.dropout > 0) p.keep_scale(t, i0, ni, j0, nj, bits.data(), keep.data());
     for (int64_t r = 0; r < ni; ++r) {
       scalar_t* row = s.data() + r * nj;
       scalar_t mx = m[r];
+#pragma omp simd reduction(max : mx)
       for (int64_t c = 0; c < nj; ++c) mx = row[c] > mx ? row[c] : mx;
       if (mx == kNegInf) {  // no allowed key in this row yet: nothing to add
         std::fill(row, row + nj, scalar_t(0));
@@ -148,8 +157,8 @@ void forward_block(const Problem& p, int64_t t, const scalar_t* q, const scalar_
         for (int64_t c = 0; c < p.dv; ++c) a[c] *= alpha;
       }
       if (p.dropout > 0) {  // the sum l is the softmax's; only what reaches the output is dropped
-        p.keep_scale(t, i0 + r, j0, nj, bits.data(), keep.data());
-        for (int64_t c = 0; c < nj; ++c) row[c] *= keep[c];
+        const scalar_t* z = keep.data() + r * nj;
+        for (int64_t c = 0; c < nj; ++c) row[c] *= z[c];
       }
     }
     // acc += P V[j0 : j0+nj]
@@ -183,7 +192,7 @@ void backward_batch(const Problem& p, int64_t t, const scalar_t* q, const scalar
   }
   std::vector<scalar_t> pm(static_cast<size_t>(BQ * BK)), pd(static_cast<size_t>(BQ * BK)),
       dp(static_cast<size_t>(BQ * BK)), keep(static_cast<size_t>(BQ * BK));
-  std::vector<uint8_t> bits(BK);
+  std::vector<uint8_t> bits(static_cast<size_t>(BQ * BK));
   for (int64_t j0 = 0; j0 < p.lk; j0 += BK) {
     const int64_t nj = std::min(BK, p.lk - j0);
     for (int64_t i0 = 0; i0 < p.lq; i0 += BQ) {
@@ -205,10 +214,8 @@ void backward_batch(const Problem& p, int64_t t, const scalar_t* q, const scalar
       // with dropout the output saw P ∘ Z (Z = keep / (1 − p)); without, Z = 1
       const scalar_t* pz = pm.data();
       if (p.dropout > 0) {
-        for (int64_t r = 0; r < ni; ++r) {
-          p.keep_scale(t, i0 + r, j0, nj, bits.data(), keep.data() + r * nj);
-          for (int64_t c = 0; c < nj; ++c) pd[r * nj + c] = pm[r * nj + c] * keep[r * nj + c];
-        }
+        p.keep_scale(t, i0, ni, j0, nj, bits.data(), keep.data());
+        for (int64_t c = 0; c < ni * nj; ++c) pd[c] = pm[c] * keep[c];
         pz = pd.data();
       }
       // dV[j0:] += (P∘Z)ᵀ dO[i0:]
