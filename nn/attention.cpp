@@ -109,7 +109,13 @@ AttentionOutput scaled_dot_product_attention_reference(const Tensor& q, const Te
 AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const SdpaOptions& o) {
   const bool bias_needs_grad = o.attn_bias.defined() && o.attn_bias.requires_grad() && grad_enabled();
-  if (o.need_weights || bias_needs_grad) return scaled_dot_product_attention_reference(q, k, v, o);
+  // Scores of at most one tile (64 × 64) per batch entry: the composed ops are faster (one
+  // vectorised softmax over the whole batch, four products instead of seven per entry; measured:
+  // translator training 10.3-11.4k target tokens/s vs 8.7-9.3k fused, bundled data, L ≈ 10), and
+  // their [Lq, Lk] tensors are small. The fused kernel takes everything larger.
+  const int64_t lq = q.dim() >= 2 ? q.shape()[q.dim() - 2] : 0, lk = k.dim() >= 2 ? k.shape()[k.dim() - 2] : 0;
+  const bool small = lq * lk <= kAttentionBlockQ * kAttentionBlockK;
+  if (o.need_weights || bias_needs_grad || small) return scaled_dot_product_attention_reference(q, k, v, o);
   return {fused_attention(q, k, v, o), Tensor()};
 }
 

@@ -54,7 +54,8 @@ struct SdpaOptions {
 // softmax(q kᵀ · scale + bias, masked) v.  q: [..., Lq, d], k: [..., Lk, d], v: [..., Lk, Dv];
 // leading dims broadcast like matmul's.
 // Without need_weights this runs the fused, blocked kernel (nn/fused_attention.h: memory O(L),
-// not O(L²)); with need_weights, or when attn_bias requires grad, the reference below.
+// not O(L²)); with need_weights, when attn_bias requires grad, or when the scores are at most
+// one 64 × 64 tile per batch entry (where the composed ops are faster), the reference below.
 AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const SdpaOptions& options = {});
 // The same, composed of engine ops (scores and weights materialised): the reference the fused

@@ -43,7 +43,7 @@ Tensor SelfAttention2d::forward(const Tensor& x) {
   const Tensor v = transpose(reshape(value_conv->forward(x), {batch, channels, positions}), 1, 2);        // [B, N, C]
   SdpaOptions o;
   o.scale = 1;
-  const Tensor o_t = fused_attention(q, k, v, o);                                                          // [B, N, C]
+  const Tensor o_t = scaled_dot_product_attention(q, k, v, o).output;                                     // [B, N, C]
   return gamma * reshape(transpose(o_t, 1, 2), x.shape()) + x;
 }
 

@@ -26,8 +26,8 @@ class SelfAttention2d : public UnaryModule {
  public:
   // reduction: the query/key channels are max(1, channels / reduction).
   explicit SelfAttention2d(int64_t channels, int64_t reduction = 8);
-  // The output alone: the fused attention kernel (nn/fused_attention.h, memory O(N), not O(N²)),
-  // unless keep_weights asks for the map.
+  // The output alone, through scaled_dot_product_attention: the fused kernel (memory O(N), not
+  // O(N²)) once N² exceeds one 64 × 64 tile; unless keep_weights asks for the map.
   Tensor forward(const Tensor& x) override;
   // The output [B, C, H, W] and the attention map A [B, N, N] (part of the graph).
   AttentionOutput attend(const Tensor& x);

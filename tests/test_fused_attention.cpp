@@ -189,27 +189,31 @@ TEST_CASE("fused attention: gradcheck on q, k and v (masks, causal, window, bias
       {param({1, 70, 2}, 18), param({1, 66, 2}, 19), param({1, 66, 3}, 20)});
 }
 
-TEST_CASE("scaled_dot_product_attention: fused unless the weights are needed or the bias needs a gradient") {
-  const Tensor q = param({1, 2, 4, 3}, 1).requires_grad_(), k = param({1, 2, 6, 3}, 2), v = param({1, 2, 6, 3}, 3);
+TEST_CASE("scaled_dot_product_attention: fused unless the weights are needed, the bias needs a gradient, or the "
+          "scores fit in one tile") {
+  const Tensor q = param({1, 2, 70, 3}, 1).requires_grad_(), k = param({1, 2, 60, 3}, 2), v = param({1, 2, 60, 3}, 3);
   SdpaOptions o;
   CHECK(std::string(nn::scaled_dot_product_attention(q, k, v, o).output.grad_fn()->name()) == "fused_attention");
+  // 64 × 64 scores or fewer per batch entry: the composed ops (faster there)
+  const Tensor small = nn::scaled_dot_product_attention(narrow(q, 2, 0, 64), k, v).output;  // 64 × 60
+  CHECK(std::string(small.grad_fn()->name()) != "fused_attention");
   o.need_weights = true;
   const nn::AttentionOutput with = nn::scaled_dot_product_attention(q, k, v, o);
   CHECK(with.weights.defined());
   CHECK(std::string(with.output.grad_fn()->name()) != "fused_attention");
   // a learnable bias (ALiBi-style slopes) takes the reference path, which differentiates it
   SdpaOptions b;
-  b.attn_bias = param({4, 6}, 4).requires_grad_();
+  b.attn_bias = param({70, 60}, 4).requires_grad_();
   const Tensor out = nn::scaled_dot_product_attention(q, k, v, b).output;
   CHECK(std::string(out.grad_fn()->name()) != "fused_attention");
   out.sum().backward();
   CHECK(b.attn_bias.grad().defined());
-  CHECK(throws_with([&] { nn::fused_attention(q, k, v, b); }, "attn_bias of shape [4, 6] requires grad"));
+  CHECK(throws_with([&] { nn::fused_attention(q, k, v, b); }, "attn_bias of shape [70, 60] requires grad"));
   // bad input is caught before any work, with the reference's messages
-  CHECK(throws_with([&] { nn::fused_attention(q, param({1, 2, 6, 4}, 5), v); }, "query dim 3 and key dim 4 differ"));
+  CHECK(throws_with([&] { nn::fused_attention(q, param({1, 2, 60, 4}, 5), v); }, "query dim 3 and key dim 4 differ"));
   SdpaOptions bad;
-  bad.attn_mask = ones({5, 6});
-  CHECK(throws_with([&] { nn::fused_attention(q, k, v, bad); }, "attn_mask of shape [5, 6] does not broadcast"));
+  bad.attn_mask = ones({5, 60});
+  CHECK(throws_with([&] { nn::fused_attention(q, k, v, bad); }, "attn_mask of shape [5, 60] does not broadcast"));
   SdpaOptions neg;
   neg.window = -2;
   CHECK(throws_with([&] { nn::fused_attention(q, k, v, neg); }, "window -2"));
