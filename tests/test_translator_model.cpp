@@ -116,6 +116,33 @@ TEST_CASE("translator model: source padding changes nothing, and the decoder can
   CHECK_FALSE(all_close(narrow(changed, 1, 2, 2), narrow(alone, 1, 2, 2), 1e-6, 1e-5));
 }
 
+TEST_CASE("translator model: a Linformer encoder trains, and the Performer swaps into the encoder") {
+  ModelConfig c = small_config();
+  c.encoder_linformer_k = 3;
+  TranslatorModel model(c);
+  int projections = 0;
+  for (const auto& [name, p] : model.named_parameters()) projections += name.find("linformer_") != std::string::npos;
+  CHECK(projections == 2 * c.encoder_layers);
+  ModelConfig e = small_config();
+  TranslatorModel exact(e);
+  exact.eval();
+  const IndexTensor source({5, 6, 7, 8}, Shape{1, 4});
+  const Tensor mask = ones({1, 4});
+  const Tensor before = exact.encode(source, mask);
+  auto error_with = [&](int64_t m) {  // ‖performer − exact‖ / ‖exact‖ of the encoder's output
+    exact.use_performer_in_encoder(m, 1);
+    const std::vector<scalar_t> a = exact.encode(source, mask).to_vector(), b = before.to_vector();
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+    return std::sqrt(num / den);
+  };
+  const double few = error_with(16), many = error_with(4096);
+  CAPTURE(few);
+  CAPTURE(many);
+  CHECK(many > 0);      // a different computation ...
+  CHECK(many < few);    // ... estimating the same one better with more features
+}
+
 TEST_CASE("translator model config: JSON round trip and clear errors") {
   ModelConfig c = small_config();
   c.norm_first = true;
@@ -124,6 +151,12 @@ TEST_CASE("translator model config: JSON round trip and clear errors") {
   CHECK(back.to_json() == c.to_json());
   CHECK(back.norm_first);
   CHECK(back.dropout == 0.25);
+  // a Linformer encoder is part of the config; a config from before it existed reads as exact
+  c.encoder_linformer_k = 5;
+  CHECK(ModelConfig::from_json(c.to_json()).encoder_linformer_k == 5);
+  std::string old = c.to_json();
+  old.erase(old.find(",\"encoder_linformer_k\":5"), std::string(",\"encoder_linformer_k\":5").size());
+  CHECK(ModelConfig::from_json(old).encoder_linformer_k == 0);
 
   CHECK(throws_with([] { ModelConfig::from_json("{\"d_model\": 8}"); }, "not a valid translator config"));
   CHECK(throws_with([] { ModelConfig::from_json("not json"); }, "not a valid translator config"));

@@ -56,6 +56,7 @@ struct Options {
   TrainOptions train;
   std::string checkpoint;
   int64_t beam = 4;
+  int64_t performer = 0;  // eval: Performer features in the encoder's self-attention (0 = exact)
   double length_penalty = 0.6;
   std::string split = "test";
   int64_t samples = 8;
@@ -93,6 +94,8 @@ void add_model_options(CLI::App* app, Options& o) {
   app->add_option("--dropout", o.model.dropout, "dropout probability");
   app->add_option("--max-length", o.model.max_length, "longest sentence (tokens) the model accepts");
   app->add_flag("--pre-norm", o.model.norm_first, "layer norm before each sublayer instead of after");
+  app->add_option("--linformer-k", o.model.encoder_linformer_k,
+                  "Linformer self-attention in the encoder, keys and values projected to this many rows (0 = exact)");
   app->add_option("--min-freq", o.min_freq, "words seen fewer times in training become <unk> (word vocabularies)")
       ->default_str(fmt::format("{} (other data: {})", o.min_freq, kRealData.min_freq));
   app->add_option("--subwords", o.subwords,
@@ -431,6 +434,8 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--checkpoint", o.checkpoint, "checkpoint file (default <out>/model.safetensors)");
   eval_cmd->add_option("--out", o.out, "run directory");
   eval_cmd->add_option("--samples", o.samples, "sample translations to print");
+  eval_cmd->add_option("--performer", o.performer,
+                       "estimate the encoder's self-attention with this many Performer random features (0 = exact)");
   add_data_options(eval_cmd, o);
   add_decode_options(eval_cmd, o);
 
@@ -494,6 +499,10 @@ int main(int argc, char** argv) {
       if (eval_cmd->count("--bundled-pairs") == 0) o.bundled_pairs = static_cast<size_t>(c.bundled_pairs);
       const Corpus corpus = load_corpus(o.data, o.train.seed, o.bundled_pairs);
       const Dataset test = make_dataset(corpus.test, c.source_vocab, c.target_vocab, c.config.max_length);
+      if (o.performer > 0) {
+        c.model->use_performer_in_encoder(o.performer, static_cast<uint64_t>(o.train.seed));
+        fmt::print("encoder self-attention: Performer, {} random features (seed {})\n", o.performer, o.train.seed);
+      }
       run_eval(*c.model, c.target_vocab, test, o);
     } else if (*attention_cmd) {
       Checkpoint c = open_checkpoint(o);

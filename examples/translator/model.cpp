@@ -22,7 +22,8 @@ std::string ModelConfig::to_json() const {
                       {"dropout", dropout},
                       {"max_length", max_length},
                       {"norm_first", norm_first},
-                      {"tie_target_embedding", tie_target_embedding}};
+                      {"tie_target_embedding", tie_target_embedding},
+                      {"encoder_linformer_k", encoder_linformer_k}};
   return j.dump();
 }
 
@@ -41,6 +42,7 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
     c.max_length = j.at("max_length").get<int64_t>();
     c.norm_first = j.at("norm_first").get<bool>();
     c.tie_target_embedding = j.at("tie_target_embedding").get<bool>();
+    c.encoder_linformer_k = j.value("encoder_linformer_k", int64_t{0});  // absent in older checkpoints
   } catch (const nlohmann::json::exception& e) {
     fail("model config: not a valid translator config ({})", e.what());
   }
@@ -58,6 +60,8 @@ void ModelConfig::validate() const {
            "model config: layers ({}, {}), dim_feedforward {} and max_length {} must be positive", encoder_layers,
            decoder_layers, dim_feedforward, max_length);
   TS_CHECK(dropout >= 0 && dropout < 1, "model config: dropout {} must be in [0, 1)", dropout);
+  TS_CHECK(encoder_linformer_k >= 0, "model config: encoder_linformer_k {} must be 0 (exact) or positive",
+           encoder_linformer_k);
 }
 
 // ---------------- model ----------------
@@ -71,6 +75,8 @@ TranslatorModel::TranslatorModel(const ModelConfig& c) : Module("TranslatorModel
   o.dim_feedforward = c.dim_feedforward;
   o.dropout = c.dropout;
   o.norm_first = c.norm_first;
+  o.encoder_linformer_k = c.encoder_linformer_k;
+  o.max_length = c.max_length;
   source_embedding = register_module("source_embedding", std::make_shared<nn::Embedding>(c.source_vocab_size, c.d_model, 0));
   target_embedding = register_module("target_embedding", std::make_shared<nn::Embedding>(c.target_vocab_size, c.d_model, 0));
   positions = register_module("positions", std::make_shared<nn::SinusoidalPositionalEncoding>(c.d_model, c.max_length, c.dropout));
@@ -87,6 +93,10 @@ TranslatorModel::TranslatorModel(const ModelConfig& c) : Module("TranslatorModel
     NoGradGuard no_grad;
     for (int64_t i = 0; i < c.d_model; ++i) e->weight.data()[i] = 0;  // the <pad> row
   }
+}
+
+void TranslatorModel::use_performer_in_encoder(int64_t features, uint64_t seed) {
+  for (const auto& layer : *transformer->encoder->layers) layer->self_attn->use_performer(features, seed);
 }
 
 Tensor TranslatorModel::embed(const nn::Embedding& table, const IndexTensor& ids, int64_t start) {

@@ -30,6 +30,7 @@ struct ModelConfig {
   int64_t max_length = 256;           // the longest sequence the positional table covers
   bool norm_first = false;            // post-norm, as the paper and torch.nn.Transformer
   bool tie_target_embedding = true;   // generator.weight is target_embedding.weight (Press & Wolf, 2017)
+  int64_t encoder_linformer_k = 0;    // > 0: Linformer self-attention in the encoder (docs/long_attention.md)
 
   std::string to_json() const;
   static ModelConfig from_json(const std::string& json);  // throws tessera::Error on a bad config
@@ -39,6 +40,10 @@ struct ModelConfig {
 class TranslatorModel : public tessera::nn::Module {
  public:
   explicit TranslatorModel(const ModelConfig& config);
+  // Estimate the encoder's self-attention with m Performer random features from now on (no
+  // retraining; docs/long_attention.md). The decoder keeps exact attention: its key/value cache
+  // has no Performer form here.
+  void use_performer_in_encoder(int64_t features, uint64_t seed);
 
   // source [B, S] ids, source_mask [B, S] (1 = token) -> memory [B, S, d_model]
   tessera::Tensor encode(const tessera::IndexTensor& source, const tessera::Tensor& source_mask);
