@@ -376,7 +376,8 @@ AttentionOutput MultiHeadAttention::forward(const Tensor& query, const Tensor& k
   Tensor merged = reshape(permute(heads.output, {0, 2, 1, 3}), Shape{b, lq, e});
   Tensor out = out_proj->forward(merged);
 
-  if (keep_weights && heads.weights.defined()) last_weights = heads.weights.detach();
+  // approximate attention forms no weights: nothing to keep (and no stale map from an earlier call)
+  if (keep_weights) last_weights = heads.weights.defined() ? heads.weights.detach() : Tensor();
   Tensor weights;
   if (call.need_weights) weights = call.average_attn_weights ? mean(heads.weights, {1}) : heads.weights;
   return {out, weights};

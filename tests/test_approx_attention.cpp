@@ -179,6 +179,11 @@ TEST_CASE("Linformer: E and F are trained and saved like any parameter; what it 
   CHECK(lin.linformer_e.grad().defined());
   CHECK(lin.linformer_f.grad().defined());
   CHECK(lin.str().find("linformer_k=3") != std::string::npos);
+  // keep_weights (the translator's heatmaps) keeps nothing: there is no per-position map
+  lin.keep_weights = true;
+  CHECK(lin.forward(x, x, x).output.shape() == Shape{2, 7, 8});
+  CHECK_FALSE(lin.last_weights.defined());
+  lin.keep_weights = false;
   // gradcheck on the projections themselves (the rest of MHA is checked in test_attention)
   CHECK_GRAD(
       [&](auto& in) {

@@ -261,6 +261,7 @@ std::vector<std::string> write_attention(TranslatorModel& model, const Vocab& sv
     int64_t layer_index = 0;
     for (const auto& layer : layers) {
       const Tensor& w = attention_of(*layer)->last_weights;  // [1, H, Lq, Lk]
+      if (!w.defined()) continue;  // Linformer / Performer attention: no per-position weights
       const int64_t heads = w.shape()[1], lq = w.shape()[2], lk = w.shape()[3];
       for (int64_t h = 0; h < heads; ++h) {
         examples::Heatmap m;
@@ -293,6 +294,7 @@ std::vector<std::string> write_attention(TranslatorModel& model, const Vocab& sv
   std::filesystem::create_directories(out_dir);
   std::vector<std::string> written;
   for (const Figure& f : figures) {
+    if (f.maps.empty()) continue;  // e.g. the encoder of a Linformer model
     const std::string path = (std::filesystem::path(out_dir) / f.file).string();
     examples::write_file_atomically(path, examples::svg_heatmaps(f.maps, columns, f.title));
     written.push_back(path);
