@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/parallel.h"
 #include "engine/random.h"
 #include "nn/attention.h"
 #include "nn/fused_attention.h"
@@ -242,4 +243,29 @@ TEST_CASE("fused attention: extra memory at L = 8192 is O(L), where the referenc
   reset_peak_memory();
   nn::scaled_dot_product_attention_reference(qs, ks, vs, o).output.sum().backward();
   CHECK(memory_stats().peak - before_ref >= static_cast<size_t>(ls) * ls * sizeof(scalar_t));
+}
+
+TEST_CASE("fused attention: the same bits at 1, 2 and 3 threads, forward and backward") {
+  const int saved = get_num_threads();
+  std::vector<std::vector<scalar_t>> runs;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    Tensor q = param({2, 3, 130, 16}, 1), k = param({2, 3, 100, 16}, 2), v = param({2, 3, 100, 8}, 3);
+    Generator gen(4);
+    SdpaOptions o;
+    o.attn_mask = random_mask({2, 1, 1, 100}, 5, 0.9);
+    o.is_causal = true;
+    o.dropout_p = 0.2, o.generator = &gen;
+    const Tensor out = nn::fused_attention(q, k, v, o);
+    out.backward(param({2, 3, 130, 8}, 6).detach());
+    std::vector<scalar_t> all = out.to_vector();
+    for (const Tensor& g : {q.grad(), k.grad(), v.grad()}) {
+      const std::vector<scalar_t> x = g.to_vector();
+      all.insert(all.end(), x.begin(), x.end());
+    }
+    runs.push_back(all);
+  }
+  set_num_threads(saved);
+  CHECK(runs[0] == runs[1]);
+  CHECK(runs[0] == runs[2]);
 }
