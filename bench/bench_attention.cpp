@@ -11,6 +11,7 @@
 // Prints one JSON line: the median and every repetition's seconds, GFLOP/s (counting 4·B·H·L²·d
 // for the forward, 2.5× that with the backward, halved when causal), the peak RSS and the RSS
 // once the inputs exist (so "beyond the inputs" is the difference).
+#include <cblas.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -125,9 +126,9 @@ int main(int argc, char** argv) {
     std::sort(large.begin(), large.end());
     std::sort(small.begin(), small.end());
     const double tile_flops = 2.0 * static_cast<double>(tile * tile * dim) * static_cast<double>(pairs * threads);
-    std::printf("{\"impl\": \"sgemm\", \"gflops\": %.2f, \"tile\": %ld, \"tile_gflops\": %.2f}\n",
+    std::printf("{\"impl\": \"sgemm\", \"gflops\": %.2f, \"tile\": %ld, \"tile_gflops\": %.2f, \"corename\": \"%s\"}\n",
                 2.0 * static_cast<double>(n) * n * n / large[large.size() / 2] / 1e9, static_cast<long>(tile),
-                tile_flops / small[small.size() / 2] / 1e9);
+                tile_flops / small[small.size() / 2] / 1e9, openblas_get_corename());
     return 0;
   }
 

@@ -58,8 +58,8 @@ def main():
         sys.exit(f"run_attention_bench: {exe} not found; build it: ninja -C {a.build_dir} bench/bench_attention")
     lengths = [int(x) for x in a.lengths.split(",")]
     anchor = run_json([exe, "--impl", "sgemm", "--length", "1", "--reps", "5", "--threads", str(a.threads)])
-    print(f"sgemm anchor: {anchor['gflops']:.1f} GFLOP/s (2048³ product, {a.threads} threads); "
-          f"64-row tiles: {anchor['tile_gflops']:.1f}", flush=True)
+    print(f"sgemm anchor: {anchor['gflops']:.1f} GFLOP/s (2048³ product, {a.threads} threads, OpenBLAS "
+          f"{anchor.get('corename', '?')}); 64-row tiles: {anchor['tile_gflops']:.1f}", flush=True)
     rows = []
     for backward in ((False, True) if not a.approx_only else ()):
         for causal in (False, True):
@@ -136,7 +136,8 @@ def main():
         with open(os.path.join(HERE, "results_attention.md"), "w") as f:
             f.write(f"# Long-sequence attention: tessera's fused kernel vs PyTorch 1.13's explicit form\n\n"
                     f"`bench/run_attention_bench.py`, {when}, {os.cpu_count()} CPUs ({cpu}), {a.threads} threads, "
-                    f"B={B} H={H} d={D}. OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}.\n"
+                    f"B={B} H={H} d={D}. OpenBLAS core: {anchor.get('corename', '?')} "
+                    f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}).\n"
                     f"sgemm anchor (2048³ through the engine's gemm, same run): {anchor['gflops']:.1f} GFLOP/s; "
                     f"one 64-row tile per thread: {anchor['tile_gflops']:.1f} GFLOP/s.\n\n{table}\n\n"
                     f"## Approximations (tessera only)\n\n{approx_table}\n")
