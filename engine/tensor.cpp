@@ -40,7 +40,9 @@ BufferCache& buffer_cache() {
   static BufferCache* cache = new BufferCache;  // never destroyed: tensors may outlive statics
   return *cache;
 }
-size_t buffer_bytes(int64_t n) { return ((static_cast<size_t>(n) * sizeof(scalar_t) + 63) / 64) * 64; }
+// Every buffer is a whole number of 64-byte lines (at least one), so equal sizes meet in the cache.
+size_t round_to_lines(size_t bytes) { return bytes == 0 ? 64 : ((bytes + 63) / 64) * 64; }
+size_t buffer_bytes(int64_t n) { return round_to_lines(static_cast<size_t>(n) * sizeof(scalar_t)); }
 
 void* take_buffer(size_t bytes) {
   if (bytes >= kCacheMin) {
@@ -115,15 +117,12 @@ Storage::~Storage() {
 
 ByteBuffer::ByteBuffer(int64_t n) : size(n) {
   TS_CHECK(n >= 0, "buffer: negative size {}", n);
-  const size_t bytes = ((static_cast<size_t>(n) + 63) / 64) * 64;
-  data = static_cast<uint8_t*>(take_buffer(bytes == 0 ? 64 : bytes));
+  const size_t bytes = round_to_lines(static_cast<size_t>(n));
+  data = static_cast<uint8_t*>(take_buffer(bytes));
   if (!data) throw Error(fmt::format("buffer: out of memory allocating {} bytes", bytes));
 }
 
-ByteBuffer::~ByteBuffer() {
-  const size_t bytes = ((static_cast<size_t>(size) + 63) / 64) * 64;
-  give_buffer(data, bytes == 0 ? 64 : bytes);
-}
+ByteBuffer::~ByteBuffer() { give_buffer(data, round_to_lines(static_cast<size_t>(size))); }
 
 // ---- Tensor ----
 TensorImpl& Tensor::impl() const {
