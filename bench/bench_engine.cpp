@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/blas_check.h"
 #include "engine/tessera.h"
 
 using namespace tessera;
@@ -387,10 +388,12 @@ int main(int argc, char** argv) {
   }
   set_num_threads(opt.threads);
   const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  const bench::BlasCheck blas = bench::check_blas();
   std::printf("{\"meta\": {\"threads\": %d, \"omp_wait_policy\": %s, \"openblas_config\": %s, "
-              "\"openblas_parallel\": %d, \"reps\": %d, \"rep_seconds\": %g}}\n",
+              "\"openblas_parallel\": %d, \"reps\": %d, \"rep_seconds\": %g, %s}}\n",
               get_num_threads(), json_string(wait_policy ? wait_policy : "").c_str(),
-              json_string(openblas_get_config()).c_str(), openblas_get_parallel(), opt.reps, opt.rep_seconds);
+              json_string(openblas_get_config()).c_str(), openblas_get_parallel(), opt.reps, opt.rep_seconds,
+              blas.json_fields().c_str());
   std::fflush(stdout);
   if (opt.serve) {
     serve(cases, opt);

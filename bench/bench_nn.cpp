@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/blas_check.h"
 #include "engine/tessera.h"
 #include "examples/attention_cnn/model.h"
 #include "nn/activation.h"
@@ -452,7 +453,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  emit("{\"meta\": {\"impl\": \"tessera\", \"threads\": " + std::to_string(get_num_threads()) + "}}");
+  emit("{\"meta\": {\"impl\": \"tessera\", \"threads\": " + std::to_string(get_num_threads()) + ", " +
+       bench::check_blas().json_fields() + "}}");
 
   if (opt.serve) {
     std::string name;

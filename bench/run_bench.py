@@ -37,6 +37,8 @@ import subprocess
 import sys
 import time
 
+import blas_kernels
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -302,7 +304,9 @@ def main():
     parser.add_argument("--max-wait", type=float, default=120,
                         help="seconds the whole run may spend waiting for a quiet machine (default 120)")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results.md")
+    blas_kernels.add_argument(parser)
     args = parser.parse_args()
+    blas_kernels.apply(args)
 
     reps = args.reps or (3 if args.quick else 7)
     rep_seconds = 0.03 if args.quick else 0.1
@@ -390,6 +394,7 @@ def main():
         f"tessera: {engine_meta.get('threads', args.threads)} threads (tessera::set_num_threads), "
         f"OMP_WAIT_POLICY={engine_meta.get('omp_wait_policy') or 'default'}; "
         f"{engine_meta.get('openblas_config', 'OpenBLAS ?')}.",
+        blas_kernels.describe(engine_meta) + ".",
         f"PyTorch {torch_meta.get('torch', '?')}: the fastest of {len(TORCH_SETTINGS)} thread settings per case. "
         + SETTINGS_LEGEND,
         f"Times are medians of ≥ {reps} repetitions (each a loop of ≈{rep_seconds:g} s after warm-up), "
@@ -406,7 +411,7 @@ def main():
     print("\n".join(header) + "\n\n" + body)
 
     if not args.no_write:
-        path = os.path.join(HERE, "results.md")
+        path = blas_kernels.results_path(os.path.join(HERE, "results.md"), args)
         temp = path + ".tmp"
         with open(temp, "w") as f:
             f.write("# tessera vs PyTorch: benchmark results\n\n"
