@@ -236,8 +236,11 @@ std::vector<Variant> overhead_case() {
            }}};
 }
 
-// 2. Square matmul C = A B (or A Bᵀ): tessera against cblas_sgemm into a preallocated C.
-std::vector<Variant> matmul_case(int64_t n, bool transpose_b) {
+// 2. Square matmul C = A B (or A Bᵀ): tessera against cblas_sgemm into a preallocated C, on
+//    OpenBLAS's own threads (as many as tessera's): tessera keeps OpenBLAS at one thread per call
+//    and cuts products across its pool (engine/blas.cpp), so the raw call switches OpenBLAS to
+//    `threads` for itself and back to one after.
+std::vector<Variant> matmul_case(int64_t n, bool transpose_b, int threads) {
   Tensor a = randn({n, n}), b = randn({n, n});
   Tensor c = empty({n, n});  // 64-byte aligned like tessera's own output (a std::vector's is not)
   const int ni = static_cast<int>(n);
@@ -247,8 +250,10 @@ std::vector<Variant> matmul_case(int64_t n, bool transpose_b) {
              g_sink = out.data()[0];
            }},
           {"sgemm", [=]() mutable {
+             openblas_set_num_threads(threads);
              cblas_sgemm(CblasRowMajor, CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, ni, ni, ni, 1.0f,
                          a.data(), ni, b.data(), ni, 0.0f, c.data(), ni);
+             openblas_set_num_threads(1);
              g_sink = c.data()[0];
            }}};
 }
@@ -326,7 +331,7 @@ std::vector<Case> all_cases() {
   for (bool transpose_b : {false, true})
     for (int64_t n : {256, 512, 1024, 2048})
       cases.push_back({"matmul " + std::to_string(n) + (transpose_b ? " a@bT" : ""),
-                       [=] { return matmul_case(n, transpose_b); }});
+                       [=] { return matmul_case(n, transpose_b, get_num_threads()); }});
   const std::pair<const char*, int64_t> sizes[] = {{"1M", int64_t{1} << 20}, {"16M", int64_t{1} << 24}};
   for (const auto& [label, n] : sizes)
     for (bool backward : {false, true}) {

@@ -96,6 +96,32 @@ void accumulate_into_leaf(TensorImpl& leaf, Tensor g) {
 }
 }  // namespace
 
+namespace detail {
+// grad()'s targets: each input is either a leaf (its TensorImpl) or an interior tensor (its
+// grad_fn node); their gradients are summed into `results` instead of any .grad.
+struct GradCapture {
+  std::vector<const TensorImpl*> leaves;  // per input: the leaf, or null
+  std::vector<const Node*> nodes;         // per input: the grad_fn, or null
+  std::vector<Tensor> results;
+  bool wants_leaf(const TensorImpl* leaf) const {
+    for (const TensorImpl* l : leaves)
+      if (l == leaf) return true;
+    return false;
+  }
+};
+}  // namespace detail
+
+namespace {
+Tensor sum_gradients(const Tensor& a, Tensor b) { return a.defined() ? tessera::add(a, b) : std::move(b); }
+}  // namespace
+
+bool GradSink::needs(int i) const {
+  const Edge& e = node_.inputs_[i];
+  if (!e.active()) return false;
+  // grad(): a leaf that is not asked for needs nothing (weights' products are skipped)
+  return !capture_ || !e.leaf || capture_->wants_leaf(e.leaf.get());
+}
+
 void GradSink::add(int i, Tensor g) {
   Edge& e = node_.inputs_[i];
   if (!e.active()) return;
@@ -105,7 +131,12 @@ void GradSink::add(int i, Tensor g) {
     g = g.numel() == e.shape.numel() ? reshape(g, e.shape) : sum_to(g, e.shape);
   }
   if (e.leaf) {
-    accumulate_into_leaf(*e.leaf, std::move(g));
+    if (!capture_) {
+      accumulate_into_leaf(*e.leaf, std::move(g));
+      return;
+    }
+    for (size_t j = 0; j < capture_->leaves.size(); ++j)
+      if (capture_->leaves[j] == e.leaf.get()) capture_->results[j] = sum_gradients(capture_->results[j], g);
     return;
   }
   Node& target = *e.node;
@@ -115,27 +146,74 @@ void GradSink::add(int i, Tensor g) {
 }
 
 // ---- the backward pass ----
-void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph) {
+namespace {
+Tensor checked_seed(const Tensor& root, const Tensor& gradient, const char* what) {
   TS_CHECK(root.requires_grad(),
-           "backward: this tensor does not require grad and has no grad_fn; did you forget "
-           "requires_grad_() on a parameter, or run the forward pass under a NoGradGuard?");
+           "{}: this tensor does not require grad and has no grad_fn; did you forget "
+           "requires_grad_() on a parameter, or run the forward pass under a NoGradGuard?", what);
   Tensor seed = gradient;
   if (!seed.defined()) {
     TS_CHECK(root.numel() == 1,
-             "backward: a gradient can be created implicitly only for a one-element output, but "
-             "this one has shape {}; pass backward(gradient) with a tensor of that shape, or "
+             "{}: a gradient can be created implicitly only for a one-element output, but "
+             "this one has shape {}; pass the output's gradient (a tensor of that shape), or "
              "reduce the output first (e.g. .sum())",
-             root.shape());
+             what, root.shape());
     seed = ones(root.shape());
   }
-  TS_CHECK(seed.shape() == root.shape(), "backward: gradient of shape {} does not match output {}",
+  TS_CHECK(seed.shape() == root.shape(), "{}: gradient of shape {} does not match output {}", what,
            seed.shape(), root.shape());
+  return seed;
+}
+}  // namespace
 
+void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph) {
+  const Tensor seed = checked_seed(root, gradient, "backward");
   NoGradGuard no_grad;  // the backward computation itself is not recorded
   if (!root.grad_fn()) {  // backward on a leaf: its gradient is the seed
     accumulate_into_leaf(root.impl(), seed);
     return;
   }
+  detail::backward_pass(root, seed, retain_graph, nullptr);
+}
+
+std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& grad_output,
+                         bool retain_graph, bool allow_unused) {
+  TS_CHECK(output.defined(), "grad: the output tensor is undefined");
+  const Tensor seed = checked_seed(output, grad_output, "grad");
+  detail::GradCapture capture;
+  capture.results.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    TS_CHECK(t.defined() && t.requires_grad(),
+             "grad: input {} {} does not require grad, so no gradient can flow to it (call "
+             "requires_grad_() on it before the forward pass)", i, t.defined() ? "" : "(undefined)");
+    capture.nodes.push_back(t.grad_fn().get());
+    capture.leaves.push_back(t.grad_fn() ? nullptr : &t.impl());
+  }
+  NoGradGuard no_grad;
+  if (!output.grad_fn()) {  // the output is a leaf: d(output)/d(itself) = seed, all else unused
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (capture.leaves[i] == &output.impl()) capture.results[i] = seed.clone();
+  } else {
+    detail::backward_pass(output, seed, retain_graph, &capture);
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Tensor& r = capture.results[i];
+    if (!r.defined()) {
+      TS_CHECK(allow_unused,
+               "grad: input {} (shape {}) was not used to compute the output, so it has no gradient; "
+               "pass allow_unused=true to get an undefined tensor for it instead", i, inputs[i].shape());
+      continue;
+    }
+    // the results must not alias buffers the graph still holds, nor each other
+    if (r.shape() != inputs[i].shape()) r = reshape(r, inputs[i].shape());
+    r = r.detach().clone();
+  }
+  return capture.results;
+}
+
+namespace detail {
+void backward_pass(const Tensor& root, const Tensor& seed, bool retain_graph, GradCapture* capture) {
 
   // 1. Count, for each node, how many consumers inside this graph send it a gradient
   //    (iterative DFS; `visit_` marks nodes already seen in this pass).
@@ -172,12 +250,15 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
     ready.pop_back();
     Tensor grad_out = std::move(n->grad_);
     n->grad_ = Tensor();
-    if (auto out = n->retained_.lock()) {  // retain_grad(): keep dL/d(out) on the tensor
+    if (capture) {  // grad(): an interior input's gradient is its node's summed dL/d(out)
+      for (size_t j = 0; j < capture->nodes.size(); ++j)
+        if (capture->nodes[j] == n && grad_out.defined()) capture->results[j] = grad_out;
+    } else if (auto out = n->retained_.lock()) {  // retain_grad(): keep dL/d(out) on the tensor
       if (!out->grad) out->grad = grad_out.detach().clone().impl_ptr();
       else accumulate_into_leaf(*out, grad_out);
     }
     if (grad_out.defined()) {  // undefined when no consumer produced a gradient for it
-      GradSink sink(*n);
+      GradSink sink(*n, capture);
       n->apply(grad_out, sink);
     }
     if (!retain_graph) {
@@ -189,5 +270,7 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
     }
   }
 }
+
+}  // namespace detail
 
 }  // namespace tessera

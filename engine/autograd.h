@@ -64,7 +64,10 @@ using EdgeList = std::vector<Edge, detail::SmallAllocator<Edge>>;
 class GradSink;
 class Node;
 namespace detail {
+struct GradCapture;  // what grad() collects instead of filling leaves' .grad (autograd.cpp)
 void attach(Tensor& out, std::shared_ptr<Node> node, const Tensor* const* inputs, size_t n);
+// The walk behind backward() and grad(): with a capture, gradients go to the capture only.
+void backward_pass(const Tensor& root, const Tensor& seed, bool retain_graph, GradCapture* capture);
 }
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 
@@ -82,6 +85,7 @@ class Node {
   friend class GradSink;
   friend void detail::attach(Tensor&, std::shared_ptr<Node>, const Tensor* const*, size_t);
   friend void run_backward(const Tensor&, const Tensor&, bool);
+  friend void detail::backward_pass(const Tensor&, const Tensor&, bool, detail::GradCapture*);
   friend class Tensor;
 
   virtual void apply(const Tensor& grad_output, GradSink& sink) = 0;
@@ -111,14 +115,16 @@ class LambdaNode final : public Node {
 // Handed to a backward lambda: the place to put dL/d(input i).
 class GradSink {
  public:
-  explicit GradSink(Node& node) : node_(node) {}
-  // Does input i need a gradient? (Skip the work when not.)
-  bool needs(int i) const { return node_.inputs_[i].active(); }
+  explicit GradSink(Node& node, detail::GradCapture* capture = nullptr) : node_(node), capture_(capture) {}
+  // Does input i need a gradient? (Skip the work when not: e.g. a weight's gradient while
+  // grad() asks only for an input's.)
+  bool needs(int i) const;
   // Adds g to input i's gradient, first summing broadcast dims so g matches the input's shape.
   void add(int i, Tensor g);
 
  private:
   Node& node_;
+  detail::GradCapture* capture_;
 };
 
 namespace detail {
@@ -153,5 +159,15 @@ void record_list(Tensor& out, const char* name, const std::vector<Tensor>& input
 void release_deferred(std::shared_ptr<Node>&& node);
 
 // (run_backward, declared above, is the engine behind Tensor::backward: one root, one seed.)
+
+// d(output)/d(inputs), like torch.autograd.grad: returns one gradient per input, of the input's
+// shape, and touches no tensor's .grad() (parameters' gradients are neither filled nor changed,
+// so it is safe in the middle of training and for saliency maps). Inputs may be leaves that
+// require grad or interior tensors of output's graph (e.g. the output of an embedding lookup).
+// grad_output is dL/d(output) (omitted: a one-element output, seed 1). An input the output does
+// not depend on is an error unless allow_unused, which returns an undefined Tensor for it.
+// retain_graph keeps the graph for another backward or grad() (one gradient per output token).
+std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs,
+                         const Tensor& grad_output = Tensor(), bool retain_graph = false, bool allow_unused = false);
 
 }  // namespace tessera

@@ -10,6 +10,7 @@
 #include "engine/blas.h"
 #include "engine/error.h"
 #include "engine/gradcheck.h"
+#include "engine/graph_draw.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/random.h"

@@ -377,7 +377,9 @@ AttentionOutput MultiHeadAttention::forward(const Tensor& query, const Tensor& k
   Tensor out = out_proj->forward(merged);
 
   // approximate attention forms no weights: nothing to keep (and no stale map from an earlier call)
-  if (keep_weights) last_weights = heads.weights.defined() ? heads.weights.detach() : Tensor();
+  if (keep_weights) {
+    last_weights = !heads.weights.defined() ? Tensor() : keep_weights_graph ? heads.weights : heads.weights.detach();
+  }
   Tensor weights;
   if (call.need_weights) weights = call.average_attn_weights ? mean(heads.weights, {1}) : heads.weights;
   return {out, weights};

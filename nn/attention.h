@@ -183,6 +183,10 @@ class MultiHeadAttention : public Module {
   // last_weights — how tessera's Transformer exposes each layer's attention.
   bool keep_weights = false;
   Tensor last_weights;
+  // With keep_weights: keep last_weights attached to the graph (not detached), so a scalar made
+  // from a weight can be differentiated w.r.t. the inputs (nn/interpret.h). Costs the graph's
+  // memory until the next forward; for interpretation, not training.
+  bool keep_weights_graph = false;
 
   // Performer (nn/approx_attention.h): from now on estimate softmax attention with m orthogonal
   // random features drawn from `seed` (no training needed: swap it into a trained model for

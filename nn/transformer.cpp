@@ -209,11 +209,16 @@ Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const EncoderC
   return decoder->forward(tgt, encoder->forward(src, ec), dc);
 }
 
-void Transformer::keep_attention(bool on) {
-  for (const auto& layer : *encoder->layers) layer->self_attn->keep_weights = on;
-  for (const auto& layer : *decoder->layers) {
+void Transformer::keep_attention(bool on, bool with_graph) {
+  for (const auto& layer : *encoder->layers) {
     layer->self_attn->keep_weights = on;
-    layer->multihead_attn->keep_weights = on;
+    layer->self_attn->keep_weights_graph = on && with_graph;
+  }
+  for (const auto& layer : *decoder->layers) {
+    for (MultiHeadAttention* a : {layer->self_attn.get(), layer->multihead_attn.get()}) {
+      a->keep_weights = on;
+      a->keep_weights_graph = on && with_graph;
+    }
   }
 }
 

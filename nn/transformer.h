@@ -144,7 +144,8 @@ class Transformer : public Module {
   Tensor forward(const Tensor& src, const Tensor& tgt, const EncoderCall& encoder_call = {},
                  const DecoderCall& decoder_call = {});
   // Every MultiHeadAttention inside keeps its last per-head weights (see MultiHeadAttention).
-  void keep_attention(bool on);
+  // with_graph: the kept weights stay attached to the graph (MultiHeadAttention::keep_weights_graph)
+  void keep_attention(bool on, bool with_graph = false);
 
   TransformerOptions options;
   std::shared_ptr<TransformerEncoder> encoder;

@@ -151,3 +151,54 @@ TEST_CASE("diamond graph: gradients meet at a shared node in the right order") {
   y.backward();
   CHECK(x.grad().item() == doctest::Approx((2 * 3.0 + 3) * 2));
 }
+
+// ---- grad(): gradients of chosen inputs, like torch.autograd.grad ----
+TEST_CASE("grad returns d(output)/d(inputs) for leaves and intermediates and touches no .grad") {
+  Tensor x = from_vector({1, -2, 0.5}).requires_grad_();
+  Tensor w = from_vector({3, 1, 2}).requires_grad_();
+  Tensor h = x * w;                  // intermediate
+  Tensor y = sum(h * h);             // y = Σ (x w)²: dy/dh = 2h, dy/dx = 2 x w², dy/dw = 2 w x²
+  const std::vector<Tensor> g = grad(y, {x, h}, Tensor(), /*retain_graph=*/true);
+  CHECK(all_close(g[0], {2 * 1 * 9, 2 * -2 * 1, 2 * 0.5 * 4}));
+  CHECK(all_close(g[1], {2 * 3, 2 * -2, 2 * 1}));
+  CHECK_FALSE(x.grad().defined());   // nothing accumulated anywhere
+  CHECK_FALSE(w.grad().defined());
+  // the graph was kept: a second question works, and backward still fills .grad as usual
+  CHECK(all_close(grad(y, {w}, Tensor(), true)[0], {2 * 3 * 1, 2 * 1 * 4, 2 * 2 * 0.25}));
+  y.backward();
+  CHECK(all_close(x.grad(), {18, -4, 4}));
+}
+
+TEST_CASE("grad with an explicit output gradient, a broadcast input and an input used twice") {
+  Tensor a = from_vector({1, 2, 3, 4}, {2, 2}).requires_grad_();
+  Tensor b = from_vector({10, 20}, {2}).requires_grad_();  // broadcast over rows
+  Tensor out = a * b + a;                                   // a used twice
+  const Tensor seed = from_vector({1, 0, 0, 2}, {2, 2});
+  const std::vector<Tensor> g = grad(out, {a, b}, seed);
+  CHECK(all_close(g[0], {1 * 11, 0, 0, 2 * 21}));          // seed ⊙ (b + 1)
+  CHECK(all_close(g[1], {1 * 1 + 0 * 3, 0 * 2 + 2 * 4}));  // Σ_rows seed ⊙ a
+}
+
+TEST_CASE("grad: unused inputs, inputs without grad and a leaf output") {
+  Tensor x = from_vector({1, 2}).requires_grad_();
+  Tensor unused = from_vector({5}).requires_grad_();
+  Tensor y = sum(x * x);
+  CHECK(throws_with([&] { grad(y, {unused}, Tensor(), true); }, "not used"));
+  const std::vector<Tensor> g = grad(y, {x, unused}, Tensor(), true, /*allow_unused=*/true);
+  CHECK(all_close(g[0], {2, 4}));
+  CHECK_FALSE(g[1].defined());
+  CHECK(throws_with([&] { grad(y, {from_vector({1})}, Tensor(), true); }, "does not require grad"));
+  CHECK(throws_with([&] { grad(x, {x}); }, "one-element"));
+  CHECK(all_close(grad(x, {x}, from_vector({3, 4}))[0], {3, 4}));  // a leaf's own gradient is the seed
+}
+
+TEST_CASE("grad agrees with backward on a small network, gradient for gradient") {
+  Tensor x = param({4, 3}, 1), w1 = param({3, 5}, 2), w2 = param({5, 2}, 3);
+  auto f = [&] { return sum(tanh(matmul(tanh(matmul(x, w1)), w2))); };
+  Tensor y = f();
+  const std::vector<Tensor> g = grad(y, {x, w1, w2});
+  f().backward();
+  CHECK(all_close(g[0], x.grad(), 1e-6, 1e-6));
+  CHECK(all_close(g[1], w1.grad(), 1e-6, 1e-6));
+  CHECK(all_close(g[2], w2.grad(), 1e-6, 1e-6));
+}

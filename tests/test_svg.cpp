@@ -173,3 +173,50 @@ TEST_CASE("svg: a line plot with a second axis and a broken line") {
   bad.series.push_back({"x", {1, 2}, {1}});
   CHECK(tessera::testing::throws_with([&] { svg_line_plot(bad); }, "series 'x' has 2 x values and 1 y values"));
 }
+
+TEST_CASE("svg: colour maps — Reds from white to dark red, RedBlue white at the middle") {
+  CHECK(colour_of(ColourMap::Reds, 0) == std::array<int, 3>{255, 245, 240});
+  CHECK(colour_of(ColourMap::Reds, 1) == std::array<int, 3>{103, 0, 13});
+  CHECK(colour_of(ColourMap::RedBlue, 0.5) == std::array<int, 3>{247, 247, 247});
+  CHECK(colour_of(ColourMap::RedBlue, 0)[2] > colour_of(ColourMap::RedBlue, 0)[0]);  // blue end
+  CHECK(colour_of(ColourMap::Viridis, 0.3) == viridis(0.3));
+}
+
+TEST_CASE("svg: show_heatmaps reproduces d2l's first examples (identity and a random 10 x 10)") {
+  using namespace tessera;
+  // d2l: show_heatmaps(torch.eye(10).reshape((1, 1, 10, 10)), xlabel='Keys', ylabel='Queries')
+  Tensor eye10 = zeros({1, 1, 10, 10});
+  for (int i = 0; i < 10; ++i) eye10.data()[i * 10 + i] = 1;
+  const std::string svg = show_heatmaps(eye10, "Keys", "Queries");
+  CHECK(xml_problem(svg) == "");
+  CHECK(count(svg, "<rect") == 100 + 2);
+  CHECK(count(svg, "fill=\"#67000d\"") == 10);  // the diagonal in Reds' darkest colour
+  CHECK(count(svg, "fill=\"#fff5f0\"") == 90);  // the rest white-ish
+  CHECK(svg.find(">Keys</text>") != std::string::npos);
+  CHECK(svg.find(">Queries</text>") != std::string::npos);
+  // a 2 x 3 grid with one title per column, as d2l passes them
+  Generator gen(3);
+  const Tensor grid = uniform({2, 3, 4, 5}, 0, 1, &gen);
+  const std::string six = show_heatmaps(grid, "Keys", "Queries", {"head 1", "head 2", "head 3"}, ColourMap::Viridis);
+  CHECK(xml_problem(six) == "");
+  CHECK(count(six, ">head 2</text>") == 2);
+  CHECK(count(six, "<rect") == 6 * 20 + 2);
+  using tessera::testing::throws_with;
+  CHECK(throws_with([&] { show_heatmaps(zeros({10, 10}), "", ""); }, "[rows, cols, n, m]"));
+  CHECK(throws_with([&] { show_heatmaps(grid, "", "", {"a", "b"}); }, "2 titles for a 2 x 3 grid"));
+}
+
+TEST_CASE("svg: a fixed range and a diverging map centred at zero") {
+  Heatmap m;
+  m.rows = 1, m.cols = 3;
+  m.values = {-0.5, 0, 2};
+  HeatmapStyle diverging;
+  diverging.colours = ColourMap::RedBlue;
+  const std::string svg = svg_heatmaps({m}, 1, "", diverging);
+  CHECK(svg.find("fill=\"#f7f7f7\"") != std::string::npos);  // 0 is white: the scale is [-2, 2]
+  HeatmapStyle fixed;
+  fixed.fixed_range = true, fixed.low = 0, fixed.high = 4;
+  CHECK(svg_heatmaps({m}, 1, "", fixed).find("fill=\"#440154\"") != std::string::npos);  // -0.5 clamps to low
+  fixed.high = 0;
+  CHECK(tessera::testing::throws_with([&] { svg_heatmaps({m}, 1, "", fixed); }, "fixed colour range"));
+}

@@ -32,6 +32,35 @@ constexpr std::array<std::array<int, 3>, 9> kViridisAnchors = {{{68, 1, 84},
                                                                 {173, 220, 48},
                                                                 {253, 231, 37}}};
 
+// Reds (ColorBrewer, as matplotlib's "Reds") at t = 0, 1/8, ..., 1.
+constexpr std::array<std::array<int, 3>, 9> kRedsAnchors = {{{255, 245, 240},
+                                                             {254, 224, 210},
+                                                             {252, 187, 161},
+                                                             {252, 146, 114},
+                                                             {251, 106, 74},
+                                                             {239, 59, 44},
+                                                             {203, 24, 29},
+                                                             {165, 15, 21},
+                                                             {103, 0, 13}}};
+// RdBu reversed (ColorBrewer): blue for t < 0.5, white at 0.5, red above.
+constexpr std::array<std::array<int, 3>, 9> kRedBlueAnchors = {{{33, 102, 172},
+                                                                {67, 147, 195},
+                                                                {146, 197, 222},
+                                                                {209, 229, 240},
+                                                                {247, 247, 247},
+                                                                {253, 219, 199},
+                                                                {244, 165, 130},
+                                                                {214, 96, 77},
+                                                                {178, 24, 43}}};
+
+const std::array<std::array<int, 3>, 9>& anchors_of(ColourMap map) {
+  switch (map) {
+    case ColourMap::Reds: return kRedsAnchors;
+    case ColourMap::RedBlue: return kRedBlueAnchors;
+    default: return kViridisAnchors;
+  }
+}
+
 double text_width(std::string_view text) { return static_cast<double>(utf8_length(text)) * kCharWidth; }
 
 std::string hex_colour(const std::array<int, 3>& rgb) { return fmt::format("#{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2]); }
@@ -125,19 +154,23 @@ std::vector<double> nice_ticks(double low, double high, int max_ticks) {
   return ticks;
 }
 
-std::array<int, 3> viridis(double t) {
+std::array<int, 3> colour_of(ColourMap map, double t) {
+  const auto& anchors = anchors_of(map);
   if (!(t >= 0)) t = 0;  // also NaN
   if (t > 1) t = 1;
-  const double position = t * (kViridisAnchors.size() - 1);
-  const size_t i = std::min(static_cast<size_t>(position), kViridisAnchors.size() - 2);
+  // linear interpolation between the two anchors around t
+  const double position = t * (anchors.size() - 1);
+  const size_t i = std::min(static_cast<size_t>(position), anchors.size() - 2);
   const double f = position - static_cast<double>(i);
   std::array<int, 3> rgb{};
-  for (int c = 0; c < 3; ++c)
-    rgb[c] = static_cast<int>(std::lround(kViridisAnchors[i][c] * (1 - f) + kViridisAnchors[i + 1][c] * f));
+  for (int c = 0; c < 3; ++c) rgb[c] = static_cast<int>(std::lround(anchors[i][c] * (1 - f) + anchors[i + 1][c] * f));
   return rgb;
 }
 
-std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const std::string& title) {
+std::array<int, 3> viridis(double t) { return colour_of(ColourMap::Viridis, t); }
+
+std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const std::string& title,
+                         const HeatmapStyle& style) {
   TS_CHECK(columns > 0, "svg_heatmaps: columns must be positive, got {}", columns);
   TS_CHECK(!maps.empty(), "svg_heatmaps: no maps to draw");
   int64_t max_rows = 1, max_cols = 1, total_cells = 0;
@@ -159,6 +192,14 @@ std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const st
     }
   }
   if (!(low <= high)) low = 0, high = 1;  // no finite value at all
+  if (style.fixed_range) {
+    TS_CHECK(std::isfinite(style.low) && std::isfinite(style.high) && style.low < style.high,
+             "svg_heatmaps: the fixed colour range [{}, {}] is empty or not finite", style.low, style.high);
+    low = style.low, high = style.high;
+  } else if (style.colours == ColourMap::RedBlue) {  // diverging: white at 0
+    const double m = std::max(std::abs(low), std::abs(high));
+    low = -m, high = m;
+  }
   if (high == low) high = low + 1;
   const bool tooltips = total_cells <= kMaxTooltipCells;
 
@@ -171,15 +212,23 @@ std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const st
   const double panel_height = 20 + map_height + column_label_height + 16;
   const int grid_columns = std::min<int>(columns, static_cast<int>(maps.size()));
   const int grid_rows = static_cast<int>((maps.size() + grid_columns - 1) / grid_columns);
-  const double margin = 12, top = title.empty() ? margin : 40;
+  const double top = title.empty() ? 12 : 40;
+  const double margin = style.y_label.empty() ? 12 : 30;  // left: room for the rotated y label
   const double grid_width = grid_columns * panel_width, grid_height = grid_rows * panel_height;
   const double bar_x = margin + grid_width + 8, bar_width = 14;
   const double bar_height = std::clamp(grid_height - 40, 120.0, 360.0), bar_top = top + 20;
   const double width = bar_x + bar_width + 60;
-  const double height = std::max(top + grid_height, bar_top + bar_height + 24) + margin;
+  const double x_label_height = style.x_label.empty() ? 0 : 18;
+  const double height = std::max(top + grid_height + x_label_height, bar_top + bar_height + 24) + 12;
 
   std::string svg = svg_open(width, height);
   if (!title.empty()) svg += text_element(width / 2, 24, title, "middle", 15, " font-weight=\"bold\"");
+  if (!style.x_label.empty())
+    svg += text_element(margin + grid_width / 2, top + grid_height + 10, style.x_label, "middle", 12);
+  if (!style.y_label.empty()) {
+    const double x = 16, y = top + grid_height / 2;
+    svg += text_element(x, y, style.y_label, "middle", 12, fmt::format(" transform=\"rotate(-90 {:.1f} {:.1f})\"", x, y));
+  }
 
   for (size_t i = 0; i < maps.size(); ++i) {
     const Heatmap& map = maps[i];
@@ -192,7 +241,8 @@ std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const st
     for (int64_t r = 0; r < map.rows; ++r) {
       for (int64_t c = 0; c < map.cols; ++c) {
         const double v = map.values[r * map.cols + c];
-        const std::string fill = std::isfinite(v) ? hex_colour(viridis((v - low) / (high - low))) : "#cccccc";
+        const std::string fill =
+            std::isfinite(v) ? hex_colour(colour_of(style.colours, (v - low) / (high - low))) : "#cccccc";
         svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"",
                            x0 + static_cast<double>(c) * cell, y0 + static_cast<double>(r) * cell, cell, cell, fill);
         if (tooltips) {
@@ -218,9 +268,10 @@ std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const st
 
   // The shared colour bar: a gradient from low (bottom) to high (top) with round ticks.
   svg += "<defs><linearGradient id=\"colour-scale\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">\n";
-  for (size_t k = 0; k < kViridisAnchors.size(); ++k)
-    svg += fmt::format("<stop offset=\"{:.3f}\" stop-color=\"{}\"/>\n",
-                       static_cast<double>(k) / (kViridisAnchors.size() - 1), hex_colour(kViridisAnchors[k]));
+  const auto& anchors = anchors_of(style.colours);
+  for (size_t k = 0; k < anchors.size(); ++k)
+    svg += fmt::format("<stop offset=\"{:.3f}\" stop-color=\"{}\"/>\n", static_cast<double>(k) / (anchors.size() - 1),
+                       hex_colour(anchors[k]));
   svg += "</linearGradient></defs>\n";
   svg += fmt::format(
       "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"url(#colour-scale)\" "
@@ -238,6 +289,34 @@ std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const st
   }
   svg += "</svg>\n";
   return svg;
+}
+
+std::string show_heatmaps(const tessera::Tensor& matrices, const std::string& x_label, const std::string& y_label,
+                          const std::vector<std::string>& titles, ColourMap colours, const std::string& title) {
+  TS_CHECK(matrices.defined() && matrices.dim() == 4,
+           "show_heatmaps: matrices must be [rows, cols, n, m] (reshape a single map to [1, 1, n, m]), got {}",
+           matrices.defined() ? matrices.shape() : tessera::Shape{});
+  const int64_t grid_rows = matrices.shape()[0], grid_cols = matrices.shape()[1];
+  const int64_t n = matrices.shape()[2], m = matrices.shape()[3];
+  const auto count = static_cast<size_t>(grid_rows * grid_cols);
+  TS_CHECK(titles.empty() || titles.size() == count || titles.size() == static_cast<size_t>(grid_cols),
+           "show_heatmaps: {} titles for a {} x {} grid (give one per map, one per column, or none)", titles.size(),
+           grid_rows, grid_cols);
+  TS_CHECK(count > 0, "show_heatmaps: the grid is empty ({} x {})", grid_rows, grid_cols);
+  const tessera::Tensor& values = matrices;  // tensors are contiguous, row-major
+  std::vector<Heatmap> maps(count);
+  for (size_t i = 0; i < count; ++i) {
+    Heatmap& map = maps[i];
+    map.rows = n, map.cols = m;
+    map.values.assign(values.data() + i * n * m, values.data() + (i + 1) * n * m);
+    if (titles.size() == count) map.title = titles[i];
+    else if (!titles.empty()) map.title = titles[i % static_cast<size_t>(grid_cols)];
+  }
+  HeatmapStyle style;
+  style.colours = colours;
+  style.x_label = x_label;
+  style.y_label = y_label;
+  return svg_heatmaps(maps, static_cast<int>(grid_cols), title, style);
 }
 
 namespace {
@@ -399,6 +478,73 @@ std::string svg_line_plot(const LinePlot& plot) {
                          legend_x + 6, y - 4, legend_x + 28, y - 4, kPalette[k % kPalette.size()]);
       svg += text_element(legend_x + 34, y, names[k], "start");
     }
+  }
+  svg += "</svg>\n";
+  return svg;
+}
+
+std::string svg_prefix_ids(const std::string& svg, const std::string& prefix) {
+  std::string out = svg;
+  if (out.rfind("<?xml", 0) == 0) {
+    const size_t end = out.find("?>");
+    out.erase(0, end == std::string::npos ? 0 : end + 2);
+    out.erase(0, out.find_first_not_of("\n"));
+  }
+  auto replace_all = [&](const std::string& from, const std::string& to) {
+    for (size_t at = out.find(from); at != std::string::npos; at = out.find(from, at + to.size()))
+      out.replace(at, from.size(), to);
+  };
+  replace_all(" id=\"", " id=\"" + prefix);
+  replace_all("url(#", "url(#" + prefix);
+  replace_all("href=\"#", "href=\"#" + prefix);
+  return out;
+}
+
+namespace {
+// The width and height attributes of an SVG document's root element.
+std::pair<double, double> svg_size(const std::string& svg) {
+  const size_t root = svg.find("<svg");
+  TS_CHECK(root != std::string::npos, "svg_compose: a figure is not an SVG document");
+  auto attribute = [&](const char* name) {
+    const std::string key = std::string(" ") + name + "=\"";
+    const size_t at = svg.find(key, root);
+    TS_CHECK(at != std::string::npos && at < svg.find('>', root), "svg_compose: a figure's <svg> has no {}", name);
+    return std::stod(svg.substr(at + key.size()));
+  };
+  return {attribute("width"), attribute("height")};
+}
+}  // namespace
+
+std::string svg_compose(const std::vector<std::string>& figures, int columns, const std::string& title) {
+  TS_CHECK(!figures.empty(), "svg_compose: no figures");
+  TS_CHECK(columns > 0, "svg_compose: columns must be positive, got {}", columns);
+  std::vector<std::pair<double, double>> sizes;
+  for (const std::string& f : figures) sizes.push_back(svg_size(f));
+  const size_t rows = (figures.size() + columns - 1) / columns;
+  std::vector<double> column_width(columns, 0), row_height(rows, 0);
+  for (size_t i = 0; i < figures.size(); ++i) {
+    column_width[i % columns] = std::max(column_width[i % columns], sizes[i].first);
+    row_height[i / columns] = std::max(row_height[i / columns], sizes[i].second);
+  }
+  const double top = title.empty() ? 0 : 34;
+  double width = 0, height = top;
+  for (double w : column_width) width += w;
+  for (double h : row_height) height += h;
+  std::string svg = svg_open(width, height);
+  if (!title.empty()) svg += text_element(width / 2, 22, title, "middle", 15, " font-weight=\"bold\"");
+  double y = top;
+  for (size_t r = 0; r < rows; ++r) {
+    double x = 0;
+    for (int c = 0; c < columns && r * columns + c < figures.size(); ++c) {
+      const size_t i = r * columns + c;
+      std::string nested = svg_prefix_ids(figures[i], fmt::format("c{}-", i));
+      // place it: the nested root gets x and y
+      const size_t root = nested.find("<svg");
+      nested.insert(root + 4, fmt::format(" x=\"{:.0f}\" y=\"{:.0f}\"", x, y));
+      svg += nested;
+      x += column_width[c];
+    }
+    y += row_height[r];
   }
   svg += "</svg>\n";
   return svg;

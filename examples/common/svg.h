@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/tensor.h"
+
 namespace examples {
 
 struct Heatmap {
@@ -29,9 +31,33 @@ struct Heatmap {
   int64_t rows = 0, cols = 0;
 };
 
+// Colour maps: Viridis (perceptually uniform, dark → yellow), Reds (d2l's default, white → dark
+// red; good for weights in [0, 1]) and RedBlue (diverging: blue < 0 < red, white at 0, for signed
+// values such as gradient × input; its scale is made symmetric around 0).
+enum class ColourMap { Viridis, Reds, RedBlue };
+
+struct HeatmapStyle {
+  ColourMap colours = ColourMap::Viridis;
+  std::string x_label, y_label;  // one axis label for the whole grid (e.g. "keys", "queries")
+  bool fixed_range = false;      // use [low, high] instead of the data's range (e.g. 0..1 weights)
+  double low = 0, high = 1;
+};
+
 // maps.size() maps laid out `columns` to a row. NaN values are drawn grey and do not affect the
 // colour scale. Throws tessera::Error when values or labels do not match rows x cols.
-std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const std::string& title);
+std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const std::string& title,
+                         const HeatmapStyle& style = {});
+
+// The colour of t in [0, 1] (clamped) under a map, as {r, g, b} in 0..255.
+std::array<int, 3> colour_of(ColourMap map, double t);
+
+// d2l's show_heatmaps: matrices [rows, cols, n, m] drawn as a rows × cols grid of n × m maps
+// with one shared colour bar, x_label under the grid and y_label beside it. titles: one per map
+// (rows·cols, row-major), one per grid column (cols, as d2l's), or none.
+//   show_heatmaps(reshape(eye(10), {1, 1, 10, 10}), "Keys", "Queries")
+std::string show_heatmaps(const tessera::Tensor& matrices, const std::string& x_label, const std::string& y_label,
+                          const std::vector<std::string>& titles = {}, ColourMap colours = ColourMap::Reds,
+                          const std::string& title = "");
 
 struct Series {
   std::string name;
@@ -45,6 +71,14 @@ struct LinePlot {
 };
 
 std::string svg_line_plot(const LinePlot& plot);
+
+// Several SVG documents (from the functions above) side by side, `columns` to a row, as one SVG
+// with a title: each becomes a nested <svg> with its ids prefixed so they cannot collide.
+std::string svg_compose(const std::vector<std::string>& figures, int columns, const std::string& title);
+
+// An SVG document made fit to nest or inline in HTML: the XML declaration removed and every
+// id="x" (with its url(#x) / href="#x" references) renamed to prefix + x.
+std::string svg_prefix_ids(const std::string& svg, const std::string& prefix);
 
 // Helpers, exposed for tests and other plots.
 

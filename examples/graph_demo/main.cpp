@@ -1,0 +1,71 @@
+// examples/graph_demo — the autograd graph drawn (engine/graph_draw.h), on three examples:
+//
+//   graph_demo [OUT_DIR]        (default: .)
+//
+//   micrograd.dot/.svg      L = sum(relu(x·w + b)) — four ops, the graph micrograd's draw_dot shows
+//   attention.dot/.svg      softmax(Q Kᵀ / √d) V — the worked example of docs/internals.md
+//   encoder_layer.dot/.svg  the loss of one Transformer encoder layer (d_model 16, 2 heads), every
+//                           parameter labelled with its module name
+// SVGs need Graphviz (apt-get install graphviz); the .dot files are written either way.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "engine/tessera.h"
+#include "nn/interpret.h"
+#include "nn/transformer.h"
+
+using namespace tessera;
+
+namespace {
+void report(const GraphDrawing& d) { std::printf("%d ops, %d leaves: %s\n", d.ops, d.leaves, d.message.c_str()); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::filesystem::path out = argc > 1 ? argv[1] : ".";
+    std::filesystem::create_directories(out);
+    manual_seed(0);
+    {  // micrograd's example, as tensors
+      Tensor x = randn({2, 3}).requires_grad_(), w = randn({3, 4}).requires_grad_(), b = zeros({4}).requires_grad_();
+      Tensor loss = sum(relu(matmul(x, w) + b));
+      GraphDrawOptions o;
+      o.name(x, "x");
+      o.name(w, "w");
+      o.name(b, "b");
+      o.title = "L = sum(relu(x·w + b))";
+      report(draw_graph(loss, (out / "micrograd").string(), o));
+    }
+    {  // docs/internals.md's worked example
+      Tensor q = from_vector({1, 0}, {1, 2}).requires_grad_();
+      Tensor k = from_vector({1, 2, 0, 1}, {2, 2}).requires_grad_();
+      Tensor v = from_vector({2, 3}, {2, 1}).requires_grad_();
+      Tensor out_ = matmul(softmax(matmul(q, k, false, true) / std::sqrt(scalar_t(2)), -1), v);
+      GraphDrawOptions o;
+      o.name(q, "Q");
+      o.name(k, "K");
+      o.name(v, "V");
+      o.title = "softmax(Q Kᵀ / √2) V";
+      report(draw_graph(out_, (out / "attention").string(), o));
+    }
+    {  // one Transformer encoder layer, its parameters named
+      nn::TransformerOptions options;
+      options.d_model = 16;
+      options.nhead = 2;
+      options.dim_feedforward = 32;
+      options.dropout = 0;
+      nn::TransformerEncoderLayer layer(options);
+      Tensor x = randn({2, 5, 16});
+      Tensor loss = mean(pow(layer.forward(x), 2));
+      GraphDrawOptions o;
+      o.names = nn::parameter_names(layer);
+      o.title = "mean(TransformerEncoderLayer(x)²): d_model 16, 2 heads, post-norm";
+      report(draw_graph(loss, (out / "encoder_layer").string(), o));
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
