@@ -1,18 +1,24 @@
-// examples/graph_demo — the autograd graph drawn (engine/graph_draw.h), on three examples:
+// examples/interpret_demo — the pictures of docs/interpretability.md and docs/internals.md that
+// need no trained model: the autograd graph drawn (engine/graph_draw.h) on three examples, and
+// d2l's first two show_heatmaps examples (examples/common/svg.h).
 //
-//   graph_demo [OUT_DIR]        (default: .)
+//   interpret_demo [OUT_DIR]    (default: .)
 //
 //   micrograd.dot/.svg      L = sum(relu(x·w + b)) — four ops, the graph micrograd's draw_dot shows
 //   attention.dot/.svg      softmax(Q Kᵀ / √d) V — the worked example of docs/internals.md
 //   encoder_layer.dot/.svg  the loss of one Transformer encoder layer (d_model 16, 2 heads), every
 //                           parameter labelled with its module name
-// SVGs need Graphviz (apt-get install graphviz); the .dot files are written either way.
+//   heatmaps_eye.svg        show_heatmaps(eye(10) as [1, 1, 10, 10], "Keys", "Queries"), Reds
+//   heatmaps_random.svg     a uniform random [1, 1, 10, 10], the same call
+// SVGs of graphs need Graphviz (apt-get install graphviz); the .dot files are written either way.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
 #include "engine/tessera.h"
+#include "examples/common/files.h"
+#include "examples/common/svg.h"
 #include "nn/interpret.h"
 #include "nn/transformer.h"
 
@@ -62,6 +68,15 @@ int main(int argc, char** argv) {
       o.names = nn::parameter_names(layer);
       o.title = "mean(TransformerEncoderLayer(x)²): d_model 16, 2 heads, post-norm";
       report(draw_graph(loss, (out / "encoder_layer").string(), o));
+    }
+    {  // d2l's show_heatmaps, first two examples
+      Tensor eye10 = zeros({1, 1, 10, 10});
+      for (int i = 0; i < 10; ++i) eye10.data()[i * 10 + i] = 1;
+      examples::write_file_atomically((out / "heatmaps_eye.svg").string(),
+                                      examples::show_heatmaps(eye10, "Keys", "Queries"));
+      examples::write_file_atomically((out / "heatmaps_random.svg").string(),
+                                      examples::show_heatmaps(uniform({1, 1, 10, 10}, 0, 1), "Keys", "Queries"));
+      std::printf("wrote %s and %s\n", (out / "heatmaps_eye.svg").c_str(), (out / "heatmaps_random.svg").c_str());
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
