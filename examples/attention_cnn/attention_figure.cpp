@@ -17,14 +17,23 @@ namespace {
 
 constexpr const char* kQueryColours[] = {"#e41a1c", "#ff7f00", "#f781bf", "#a65628", "#984ea3", "#4daf4a"};
 
-std::vector<double> scaled_to_max(std::vector<double> values) {
-  const double top = *std::max_element(values.begin(), values.end());
-  if (top > 0)
-    for (double& v : values) v /= top;
-  return values;
+}  // namespace
+
+ImagePanel image_panel(const LabeledImages& data, int64_t index) {
+  ImagePanel image;
+  image.rows = data.rows, image.cols = data.cols;
+  const uint8_t* pixels = data.image(index);
+  for (int64_t p = 0; p < data.rows * data.cols; ++p) image.pixels.push_back(pixels[p] / 255.0);
+  return image;
 }
 
-}  // namespace
+std::vector<double> received_attention(const scalar_t* weights, int64_t n) {
+  // r_j = (1/n) Σ_i w_ij: column means of the [N, N] map (row i = query i)
+  std::vector<double> received(static_cast<size_t>(n), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) received[static_cast<size_t>(j)] += weights[i * n + j] / static_cast<double>(n);
+  return received;
+}
 
 std::vector<int64_t> default_attention_images(const LabeledImages& data, int64_t count) {
   static constexpr int kOrder[] = {9, 8, 0, 1, 7, 3, 5, 2, 4, 6};
@@ -74,9 +83,7 @@ std::string attention_figure(AttentionCNN& model, const LabeledImages& data, con
   std::vector<ImagePanel> panels;
   for (size_t b = 0; b < indices.size(); ++b) {
     const int64_t index = indices[b];
-    ImagePanel image;
-    image.rows = data.rows, image.cols = data.cols;
-    for (int64_t p = 0; p < data.rows * data.cols; ++p) image.pixels.push_back(data.image(index)[p] / 255.0);
+    ImagePanel image = image_panel(data, index);
     const scalar_t* prob = probabilities.data() + static_cast<int64_t>(b) * classes;
     const int64_t predicted = std::max_element(prob, prob + classes) - prob;
     const int64_t truth = data.labels[static_cast<size_t>(index)];
@@ -101,10 +108,7 @@ std::string attention_figure(AttentionCNN& model, const LabeledImages& data, con
     ImagePanel received = image;
     received.caption = "received, mean of all";
     received.markers.clear();
-    received.overlay.assign(static_cast<size_t>(n), 0.0);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) received.overlay[static_cast<size_t>(j)] += w[i * n + j] / static_cast<double>(n);
-    received.overlay = scaled_to_max(std::move(received.overlay));
+    received.overlay = scaled_to_max(received_attention(w, n));
     panels.push_back(std::move(received));
   }
   return svg_image_grid(panels, static_cast<int>(queries.size()) + 2,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "examples/attention_cnn/idx.h"
+#include "examples/attention_cnn/image_grid.h"
 #include "examples/attention_cnn/model.h"
 
 namespace attention_cnn {
@@ -26,6 +27,13 @@ std::vector<int64_t> default_attention_images(const LabeledImages& data, int64_t
 
 // Three queries down the middle of a size x size map: a quarter, half and three quarters down.
 std::vector<Position> default_queries(int64_t size);
+
+// The attention each of the n positions receives, averaged over all n queries: r_j = (1/n) Σ_i w_ij
+// for one image's weights w [N, N] (row i = how query i attends). Σ_j r_j = 1.
+std::vector<double> received_attention(const tessera::scalar_t* weights, int64_t n);
+
+// Image `index` of `data` as a panel (greys in [0, 1]), without caption or heatmap.
+ImagePanel image_panel(const LabeledImages& data, int64_t index);
 
 // The SVG (image_grid.h). Runs the model in evaluation mode on images `indices` of `data`.
 std::string attention_figure(AttentionCNN& model, const LabeledImages& data, const std::vector<int64_t>& indices,

@@ -1,10 +1,12 @@
 // examples/attention_cnn — a residual CNN with a self-attention block, trained on Fashion-MNIST.
 // docs/attention_cnn.md explains the network, the attention block's math and every flag.
 //
-//   attention_cnn train                        # default config, checkpoint runs/attention_cnn/model.safetensors
+//   attention_cnn train                        # default config, checkpoint runs/attention_cnn/model.safetensors,
+//                                              # report page runs/attention_cnn/index.html
 //   attention_cnn train --epochs 2 --resume    # continue an interrupted run, bit for bit
 //   attention_cnn eval                         # test accuracy and the confusion matrix
 //   attention_cnn attention --out attention.svg  # images beside their attention maps
+//   attention_cnn explain                      # images beside their saliency maps: runs/attention_cnn/explain.svg
 //
 // The data is Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist).
 #include <chrono>
@@ -17,8 +19,10 @@
 #include <fmt/format.h>
 
 #include "examples/attention_cnn/attention_figure.h"
+#include "examples/attention_cnn/explain_figure.h"
 #include "examples/attention_cnn/idx.h"
 #include "examples/attention_cnn/model.h"
+#include "examples/attention_cnn/run_report.h"
 #include "examples/attention_cnn/train.h"
 #include "examples/common/files.h"
 
@@ -51,6 +55,18 @@ std::vector<Position> parse_positions(const std::string& text) {
     }
   }
   return out;
+}
+
+// The run directory: where the checkpoint lives (its pictures and report page go beside it).
+std::string run_dir_of(const std::string& checkpoint) {
+  return std::filesystem::path(checkpoint).parent_path().string();
+}
+
+// Writes an SVG (or any file) atomically, creating its directory first.
+void write_output(const std::string& path, const std::string& contents) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  examples::write_file_atomically(path, contents);
 }
 
 void print_evaluation(const Evaluation& e, const std::string& what) {
@@ -122,6 +138,19 @@ int main(int argc, char** argv) {
   attention_cmd->add_option("--queries", queries_text,
                             "query positions row,col on the final feature map, e.g. \"1,3 3,3 5,3\"");
 
+  // ---- explain ----
+  CLI::App* explain_cmd = app.add_subcommand(
+      "explain", "draw test images beside their gradient saliency, integrated gradients and attention (SVG)");
+  std::string explain_out;
+  int64_t explain_count = 4;
+  std::vector<int64_t> explain_indices;
+  int ig_steps = 32;
+  explain_cmd->add_option("--out", explain_out, "the SVG file to write (default: explain.svg beside the checkpoint)");
+  explain_cmd->add_option("--images", explain_count,
+                          "how many test images: the first of each of that many classes, as `attention` (1 to 10)");
+  explain_cmd->add_option("--indices", explain_indices, "test-set indices instead, e.g. 0,1,2")->delimiter(',');
+  explain_cmd->add_option("--steps", ig_steps, "points on the integrated-gradients path (Gauss-Legendre, 2 to 1000)");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) set_num_threads(threads);
@@ -162,8 +191,12 @@ int main(int argc, char** argv) {
       for (const EpochRecord& r : history) training_seconds += r.seconds;
       fmt::print("trained {} epochs: {:.1f} s of training ({:.1f} s in this run, evaluations included)\n",
                  history.size(), training_seconds, seconds);
-      print_evaluation(evaluate(*model, test_set), "test set");
+      const Evaluation test = evaluate(*model, test_set);
+      print_evaluation(test, "test set");
       fmt::print("\ncheckpoint: {}\n", checkpoint);
+      RunReportOptions report;
+      report.run_dir = run_dir_of(checkpoint);
+      fmt::print("report: {}\n", write_run_report(*model, options, history, test, test_set, class_names(), report));
     } else if (*eval_cmd) {
       const Checkpoint c = load_checkpoint(checkpoint);
       const LabeledImages data = load_fashion_mnist(split, data_dir);
@@ -177,10 +210,21 @@ int main(int argc, char** argv) {
       const std::vector<Position> queries =
           queries_text.empty() ? default_queries(c.config.final_size()) : parse_positions(queries_text);
       const std::string svg = attention_figure(*c.model, test_set, indices, queries, class_names());
-      const std::filesystem::path parent = std::filesystem::path(out).parent_path();
-      if (!parent.empty()) std::filesystem::create_directories(parent);
-      examples::write_file_atomically(out, svg);
+      write_output(out, svg);
       fmt::print("{} ({} images, {} query positions, {} KB)\n", out, indices.size(), queries.size(), svg.size() / 1024);
+    } else if (*explain_cmd) {
+      TS_CHECK(explain_count >= 1 && explain_count <= 10, "explain: --images {} must be between 1 and 10", explain_count);
+      TS_CHECK(ig_steps >= 2 && ig_steps <= 1000, "explain: --steps {} must be between 2 and 1000", ig_steps);
+      const Checkpoint c = load_checkpoint(checkpoint);
+      const LabeledImages test_set = load_fashion_mnist("test", data_dir);
+      const std::vector<int64_t> chosen =
+          explain_indices.empty() ? default_attention_images(test_set, explain_count) : explain_indices;
+      const std::vector<Explanation> explanations = explain_images(*c.model, test_set, chosen, ig_steps);
+      const std::string svg = explain_figure(explanations, test_set, class_names(), ig_steps);
+      if (explain_out.empty()) explain_out = (std::filesystem::path(run_dir_of(checkpoint)) / "explain.svg").string();
+      write_output(explain_out, svg);
+      fmt::print("{}", format_completeness(explanations, class_names()));
+      fmt::print("{} ({} images, {} KB)\n", explain_out, explanations.size(), svg.size() / 1024);
     }
   } catch (const Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
