@@ -6,6 +6,7 @@
 //   translator translate --checkpoint runs/fr/model.safetensors "I am a student."
 //   translator eval --checkpoint runs/fr/model.safetensors --beam 4
 //   translator attention --checkpoint runs/fr/model.safetensors "she is happy ."
+//   translator heads --checkpoint runs/fr/model.safetensors   # which attention heads do the same job
 //   translator prepare                            # English–German pairs from dict-freedict-eng-deu
 //   translator export --data freedict --out DIR   # splits, vocabularies, batches (bench/translator_reference.py)
 //   translator score HYPOTHESES REFERENCES        # corpus BLEU of two tokenised files
@@ -29,6 +30,7 @@
 #include "examples/translator/corpus.h"
 #include "examples/translator/decode.h"
 #include "examples/translator/freedict.h"
+#include "examples/translator/heads.h"
 #include "examples/translator/train.h"
 
 using namespace tessera;
@@ -448,6 +450,18 @@ int main(int argc, char** argv) {
   attention_cmd->add_option("--out", o.out, "run directory (the SVGs go to <out>/attention/)");
   add_decode_options(attention_cmd, o);
 
+  CLI::App* heads_cmd = app.add_subcommand("heads", "cluster the attention heads by what they attend to: a summary, "
+                                                    "an entropy table and <run dir>/heads.svg");
+  heads_cmd->add_option("--checkpoint", o.checkpoint, "checkpoint file (default <out>/model.safetensors)");
+  heads_cmd->add_option("--out", o.out, "run directory");
+  int head_clusters = 6;
+  size_t head_sentences = 100;
+  uint64_t head_seed = 1;
+  heads_cmd->add_option("--clusters", head_clusters, "k of k-means")->check(CLI::PositiveNumber);
+  heads_cmd->add_option("--sentences", head_sentences, "the first N test sentences of the checkpoint's corpus")
+      ->check(CLI::PositiveNumber);
+  heads_cmd->add_option("--seed", head_seed, "seed of k-means++");
+
   CLI::App* prepare_cmd = app.add_subcommand("prepare", "extract English–German pairs from dict-freedict-eng-deu "
                                                         "into TSV files");
   std::string prepare_dir = "data/freedict-eng-deu";
@@ -530,6 +544,19 @@ int main(int argc, char** argv) {
       const auto dir = std::filesystem::path(checkpoint_path(o)).parent_path() / "attention";
       for (const auto& f : write_attention(*c.model, c.source_vocab, c.target_vocab, o.sentences.at(0), dir.string(), o))
         fmt::print("{}\n", f);
+    } else if (*heads_cmd) {
+      // the first N test sentences of the corpus the checkpoint was trained on (as eval rebuilds it)
+      Checkpoint c = open_checkpoint(o);
+      const Corpus corpus = load_corpus(c.data, c.seed, static_cast<size_t>(c.bundled_pairs));
+      std::vector<std::string> sentences;
+      for (size_t i = 0; i < std::min(head_sentences, corpus.test.size()); ++i) sentences.push_back(corpus.test[i].source);
+      const HeadAnalysis analysis =
+          analyze_heads(*c.model, c.source_vocab, c.target_vocab, sentences, head_clusters, head_seed);
+      fmt::print("{}\n{}", analysis.summary, format_entropy_table(analysis));
+      std::filesystem::path dir = std::filesystem::path(checkpoint_path(o)).parent_path();
+      if (dir.empty()) dir = ".";
+      examples::write_file_atomically((dir / "heads.svg").string(), analysis.svg);
+      fmt::print("\n{}\n", (dir / "heads.svg").string());
     } else if (*export_cmd) {
       apply_real_data_defaults(*export_cmd, o);
       run_export(o);
