@@ -79,7 +79,9 @@ std::string text_element(double x, double y, std::string_view text, const char* 
                      size, anchor, extra, xml_escape(text));
 }
 
-std::string svg_open(double width, double height) {
+}  // namespace
+
+std::string svg_document_open(double width, double height) {
   return fmt::format(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0:.0f}\" height=\"{1:.0f}\" "
@@ -87,6 +89,8 @@ std::string svg_open(double width, double height) {
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
       width, height, kFont);
 }
+
+namespace {
 
 void check_heatmap(const Heatmap& map, size_t index) {
   TS_CHECK(map.rows >= 0 && map.cols >= 0, "svg_heatmaps: map {} ('{}') has a negative size {} x {}", index,
@@ -221,7 +225,7 @@ std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const st
   const double x_label_height = style.x_label.empty() ? 0 : 18;
   const double height = std::max(top + grid_height + x_label_height, bar_top + bar_height + 24) + 12;
 
-  std::string svg = svg_open(width, height);
+  std::string svg = svg_document_open(width, height);
   if (!title.empty()) svg += text_element(width / 2, 24, title, "middle", 15, " font-weight=\"bold\"");
   if (!style.x_label.empty())
     svg += text_element(margin + grid_width / 2, top + grid_height + 10, style.x_label, "middle", 12);
@@ -377,7 +381,7 @@ std::string svg_line_plot(const LinePlot& plot) {
     return margin_top + plot_height * (1 - (y - axis.low) / (axis.high - axis.low));
   };
 
-  std::string svg = svg_open(width, height);
+  std::string svg = svg_document_open(width, height);
   if (!plot.title.empty()) svg += text_element(width / 2, 24, plot.title, "middle", 15, " font-weight=\"bold\"");
 
   // Grid and ticks.
@@ -530,7 +534,7 @@ std::string svg_compose(const std::vector<std::string>& figures, int columns, co
   double width = 0, height = top;
   for (double w : column_width) width += w;
   for (double h : row_height) height += h;
-  std::string svg = svg_open(width, height);
+  std::string svg = svg_document_open(width, height);
   if (!title.empty()) svg += text_element(width / 2, 22, title, "middle", 15, " font-weight=\"bold\"");
   double y = top;
   for (size_t r = 0; r < rows; ++r) {

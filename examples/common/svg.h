@@ -76,6 +76,10 @@ std::string svg_line_plot(const LinePlot& plot);
 // with a title: each becomes a nested <svg> with its ids prefixed so they cannot collide.
 std::string svg_compose(const std::vector<std::string>& figures, int columns, const std::string& title);
 
+// The start of an SVG document of the given size, on a white background, in the font every
+// figure here uses; close it with "</svg>\n".
+std::string svg_document_open(double width, double height);
+
 // An SVG document made fit to nest or inline in HTML: the XML declaration removed and every
 // id="x" (with its url(#x) / href="#x" references) renamed to prefix + x.
 std::string svg_prefix_ids(const std::string& svg, const std::string& prefix);

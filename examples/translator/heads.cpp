@@ -66,14 +66,6 @@ const char* kind_name(AttentionKind kind) {
 
 // ---------------- the figure ----------------
 
-std::string svg_header(double width, double height) {
-  return fmt::format(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0:.0f}\" height=\"{1:.0f}\" viewBox=\"0 0 {0:.0f} {1:.0f}\" "
-      "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
-      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
-      width, height);
-}
 
 std::string text(double x, double y, const std::string& content, const char* anchor, double size,
                  const std::string& extra = "") {
@@ -107,7 +99,7 @@ std::string draw_scatter(const std::vector<HeadId>& heads, const HeadClusters& c
   auto px = [&](double x) { return left + (x - xt.front()) / (xt.back() - xt.front()) * plot_width; };
   auto py = [&](double y) { return top + plot_height - (y - yt.front()) / (yt.back() - yt.front()) * plot_height; };
 
-  std::string svg = svg_header(width, height);
+  std::string svg = examples::svg_document_open(width, height);
   svg += text(width / 2, 26, title, "middle", 15, " font-weight=\"bold\"");
   svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"none\" stroke=\"#444\"/>\n",
                      left, top, plot_width, plot_height);
@@ -179,7 +171,7 @@ std::string stack_svgs(const std::vector<std::string>& parts) {
     width = std::max(width, svg_size(part, "width"));
     height += svg_size(part, "height");
   }
-  return svg_header(width, height) + body + "</svg>\n";
+  return examples::svg_document_open(width, height) + body + "</svg>\n";
 }
 
 }  // namespace

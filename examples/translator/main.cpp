@@ -29,8 +29,10 @@
 #include "examples/translator/bleu.h"
 #include "examples/translator/corpus.h"
 #include "examples/translator/decode.h"
+#include "examples/translator/explain.h"
 #include "examples/translator/freedict.h"
 #include "examples/translator/heads.h"
+#include "examples/translator/run_report.h"
 #include "examples/translator/train.h"
 
 using namespace tessera;
@@ -184,22 +186,68 @@ Trained run_train(Options& o) {
   return t;
 }
 
-void run_eval(TranslatorModel& model, const Vocab& target_vocab, const Dataset& test, const Options& o) {
+struct EvalResult {
+  double bleu = 0;                                 // beam's when beam > 1, else greedy's
+  std::string label;                               // "test BLEU (beam 4)"
+  std::vector<std::vector<std::string>> samples;   // source, reference, translation
+};
+
+EvalResult run_eval(TranslatorModel& model, const Vocab& target_vocab, const Dataset& test, const Options& o,
+                    bool print_translations = true) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::vector<std::string>> hyps;
-  const double greedy = evaluate_bleu(model, target_vocab, test, 1, 0, &hyps);
+  EvalResult result;
+  result.bleu = evaluate_bleu(model, target_vocab, test, 1, 0, &hyps);
+  result.label = "test BLEU (greedy)";
   const double t_greedy = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print("test BLEU (greedy): {:.2f} on {} sentences ({:.1f} s)\n", greedy, test.size(), t_greedy);
+  fmt::print("test BLEU (greedy): {:.2f} on {} sentences ({:.1f} s)\n", result.bleu, test.size(), t_greedy);
   if (o.beam > 1) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::vector<std::string>> beam_hyps;
     const double beam = evaluate_bleu(model, target_vocab, test, o.beam, 0, &beam_hyps, 32);
     const double t_beam = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fmt::print("test BLEU (beam {}): {:.2f} ({:.1f} s)\n", o.beam, beam, t_beam);
+    result.label = result.label + fmt::format(" {:.2f}, test BLEU (beam {})", result.bleu, o.beam);
+    result.bleu = beam;
     hyps = std::move(beam_hyps);
   }
-  fmt::print("sample translations:\n");
-  print_samples(test, hyps, o.samples);
+  if (print_translations) {
+    fmt::print("sample translations:\n");
+    print_samples(test, hyps, o.samples);
+  }
+  for (int64_t i = 0; i < std::min<int64_t>(std::max<int64_t>(o.samples, 12), static_cast<int64_t>(hyps.size())); ++i)
+    result.samples.push_back({detokenize(test.source_tokens[i]), detokenize(test.target_tokens[i]), detokenize(hyps[i])});
+  return result;
+}
+
+// The page the run leaves behind (run_report.h): settings, curve, score, samples, pictures.
+std::string write_report(TranslatorModel& model, const Vocab& sv, const Vocab& tv, const Options& o,
+                         const std::vector<EpochRecord>& history, const EvalResult& eval, const Dataset& test,
+                         const std::vector<std::string>& attention_svgs) {
+  RunSummary run;
+  run.run_dir = std::filesystem::path(checkpoint_path(o)).parent_path().string();
+  if (run.run_dir.empty()) run.run_dir = ".";
+  const ModelConfig& c = model.config;
+  run.settings = {{"data", o.data},
+                  {"seed", std::to_string(o.train.seed)},
+                  {"vocabularies (source / target)", fmt::format("{} / {}", sv.size(), tv.size())},
+                  {"model", fmt::format("d_model {}, {} heads, {} + {} layers, ffn {}, dropout {}", c.d_model, c.nhead,
+                                        c.encoder_layers, c.decoder_layers, c.dim_feedforward, c.dropout)},
+                  {"parameters", std::to_string(model.num_parameters())},
+                  {"epochs", std::to_string(o.train.epochs)},
+                  {"batch size", std::to_string(o.train.batch_size)},
+                  {"learning rate (Noam factor) / warm-up", fmt::format("{} / {}", o.train.lr, o.train.warmup_steps)},
+                  {"label smoothing", fmt::format("{}", o.train.label_smoothing)},
+                  {"threads", std::to_string(get_num_threads())},
+                  {"checkpoint", checkpoint_path(o)}};
+  run.history = history;
+  run.test_bleu = eval.bleu;
+  run.test_bleu_label = eval.label;
+  run.samples = eval.samples;
+  run.attention_svgs = attention_svgs;
+  run.seed = o.train.seed;
+  for (size_t i = 0; i < std::min<size_t>(100, test.size()); ++i) run.head_sentences.push_back(detokenize(test.source_tokens[i]));
+  return write_run_report(model, sv, tv, run);
 }
 
 void translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, const std::string& sentence,
@@ -462,6 +510,20 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   heads_cmd->add_option("--seed", head_seed, "seed of k-means++");
 
+  CLI::App* explain_cmd = app.add_subcommand(
+      "explain", "which source words each output word rests on: gradient saliency and integrated gradients beside "
+                 "cross-attention (SVG)");
+  explain_cmd->add_option("sentence", o.sentences, "the English sentence")->required();
+  explain_cmd->add_option("--checkpoint", o.checkpoint, "checkpoint file (default <out>/model.safetensors)");
+  explain_cmd->add_option("--out", o.out, "run directory (the SVG goes to <out>/explain.svg)");
+  int explain_steps = ExplainOptions{}.steps;
+  std::string explain_weight;
+  explain_cmd->add_option("--steps", explain_steps, "points on the integrated-gradients path")->check(CLI::Range(2, 10000));
+  explain_cmd->add_option("--weight", explain_weight,
+                          "T,J: differentiate the cross-attention weight of output token T on source token J "
+                          "(default: the output token with the least peaked attention, and its most attended source token)");
+  add_decode_options(explain_cmd, o);
+
   CLI::App* prepare_cmd = app.add_subcommand("prepare", "extract English–German pairs from dict-freedict-eng-deu "
                                                         "into TSV files");
   std::string prepare_dir = "data/freedict-eng-deu";
@@ -487,8 +549,11 @@ int main(int argc, char** argv) {
       if (o.out == "runs/translator") o.out = "runs/demo";
       o.data = "bundled";
       const auto start = std::chrono::steady_clock::now();
+      fmt::print("report: {}  (written at the end: open it in a browser)\n",
+                 (std::filesystem::path(o.out) / "index.html").string());
+      std::fflush(stdout);
       Trained t = run_train(o);
-      run_eval(*t.model, t.target_vocab, t.test, o);
+      const EvalResult eval = run_eval(*t.model, t.target_vocab, t.test, o);
       fmt::print("translations (beam {}):\n", o.beam);
       for (const char* s : {"I am a student.", "She is not happy.", "We are teachers.", "They like bread."}) {
         fmt::print("  {:<22}→ ", s);
@@ -500,11 +565,28 @@ int main(int argc, char** argv) {
       fmt::print("\nfiles:\n  {}  (checkpoint)\n  {}  (loss and BLEU per epoch)\n", checkpoint_path(o),
                  (std::filesystem::path(o.out) / "training_curve.svg").string());
       for (const auto& f : files) fmt::print("  {}\n", f);
+      fmt::print("  {}  (the run's report: settings, curve, scores, heatmaps, saliency, head clusters)\n",
+                 write_report(*t.model, t.source_vocab, t.target_vocab, o, t.history, eval, t.test, files));
       fmt::print("demo finished in {:.1f} s\n",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     } else if (*train_cmd) {
       apply_real_data_defaults(*train_cmd, o);
-      run_train(o);
+      Trained t = run_train(o);
+      if (!t.test.size()) {
+        fmt::print("no test sentences: no test score and no report\n");
+      } else {
+        // the test score, one sentence's pictures and the run's page
+        const EvalResult eval = run_eval(*t.model, t.target_vocab, t.test, o, /*print_translations=*/false);
+        const std::string example = detokenize(t.test.source_tokens[0]);
+        std::vector<std::string> files;
+        try {
+          files = write_attention(*t.model, t.source_vocab, t.target_vocab, example,
+                                  (std::filesystem::path(checkpoint_path(o)).parent_path() / "attention").string(), o);
+        } catch (const Error& e) {
+          fmt::print(stderr, "note: no attention heatmaps: {}\n", e.what());
+        }
+        fmt::print("report: {}\n", write_report(*t.model, t.source_vocab, t.target_vocab, o, t.history, eval, t.test, files));
+      }
     } else if (*translate_cmd) {
       Checkpoint c = open_checkpoint(o);
       for (const std::string& s : sentences_or_stdin(o.sentences))
@@ -557,6 +639,29 @@ int main(int argc, char** argv) {
       if (dir.empty()) dir = ".";
       examples::write_file_atomically((dir / "heads.svg").string(), analysis.svg);
       fmt::print("\n{}\n", (dir / "heads.svg").string());
+    } else if (*explain_cmd) {
+      Checkpoint c = open_checkpoint(o);
+      ExplainOptions eo;
+      eo.beam = o.beam;
+      eo.length_penalty = o.length_penalty;
+      eo.steps = explain_steps;
+      if (!explain_weight.empty()) {
+        const size_t comma = explain_weight.find(',');
+        try {
+          TS_CHECK(comma != std::string::npos, "");
+          size_t used = 0;
+          eo.weight_row = std::stoll(explain_weight.substr(0, comma), &used);
+          TS_CHECK(used == comma, "");
+          eo.weight_col = std::stoll(explain_weight.substr(comma + 1), &used);
+          TS_CHECK(used == explain_weight.size() - comma - 1 && eo.weight_row >= 0 && eo.weight_col >= 0, "");
+        } catch (const std::exception&) {
+          fail("explain: --weight '{}' is not T,J (two non-negative integers, e.g. --weight 0,1)", explain_weight);
+        }
+      }
+      const Explanation e = explain(*c.model, c.source_vocab, c.target_vocab, o.sentences.at(0), eo);
+      const auto path = std::filesystem::path(checkpoint_path(o)).parent_path() / "explain.svg";
+      examples::write_file_atomically(path.string(), explanation_svg(e));
+      fmt::print("{}  →  {}\n{}{}\n", o.sentences.at(0), e.translation, explanation_text(e), path.string());
     } else if (*export_cmd) {
       apply_real_data_defaults(*export_cmd, o);
       run_export(o);

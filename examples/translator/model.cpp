@@ -106,10 +106,23 @@ Tensor TranslatorModel::embed(const nn::Embedding& table, const IndexTensor& ids
 }
 
 Tensor TranslatorModel::encode(const IndexTensor& source, const Tensor& source_mask) {
+  return encode_embedded(source_token_embeddings(source), source_mask);
+}
+
+Tensor TranslatorModel::source_token_embeddings(const IndexTensor& source) const {
   TS_CHECK(source.dim() == 2, "translator: source ids must be [batch, length], got {}", source.shape());
+  return source_embedding->forward(source);
+}
+
+Tensor TranslatorModel::encode_embedded(const Tensor& token_embeddings, const Tensor& source_mask) {
+  TS_CHECK(token_embeddings.dim() == 3 && token_embeddings.shape()[2] == config.d_model,
+           "translator: source embeddings must be [batch, length, {}], got {}", config.d_model, token_embeddings.shape());
   nn::EncoderCall call;
   call.src_key_padding_mask = source_mask;
-  return transformer->encoder->forward(embed(*source_embedding, source, 0), call);
+  // x = E[ids] · √d + PE[0 : L], as embed() does
+  const Tensor x = positions->forward(
+      token_embeddings * static_cast<scalar_t>(std::sqrt(static_cast<double>(config.d_model))), 0);
+  return transformer->encoder->forward(x, call);
 }
 
 Tensor TranslatorModel::decode(const IndexTensor& target, const Tensor& memory, const Tensor& source_mask,

@@ -47,6 +47,10 @@ class TranslatorModel : public tessera::nn::Module {
 
   // source [B, S] ids, source_mask [B, S] (1 = token) -> memory [B, S, d_model]
   tessera::Tensor encode(const tessera::IndexTensor& source, const tessera::Tensor& source_mask);
+  // encode() in two halves, for saliency (nn/interpret.h): the rows E[ids] of the source
+  // embedding table [B, S, d_model], and the encoder run from them (scaled by √d, positions added)
+  tessera::Tensor source_token_embeddings(const tessera::IndexTensor& source) const;
+  tessera::Tensor encode_embedded(const tessera::Tensor& token_embeddings, const tessera::Tensor& source_mask);
   // target [B, T] ids (starting with <bos>) -> logits [B, T, target_vocab]. With a cache, target
   // holds only the newest token(s), which sit at positions cache->length() onward.
   tessera::Tensor decode(const tessera::IndexTensor& target, const tessera::Tensor& memory,
