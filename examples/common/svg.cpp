@@ -221,7 +221,7 @@ std::string svg_heatmaps(const std::vector<Heatmap>& maps, int columns, const st
   const double grid_width = grid_columns * panel_width, grid_height = grid_rows * panel_height;
   const double bar_x = margin + grid_width + 8, bar_width = 14;
   const double bar_height = std::clamp(grid_height - 40, 120.0, 360.0), bar_top = top + 20;
-  const double width = bar_x + bar_width + 60;
+  const double width = std::max(bar_x + bar_width + 60, text_width(title) * 15 / kFontSize + 24);  // room for the title
   const double x_label_height = style.x_label.empty() ? 0 : 18;
   const double height = std::max(top + grid_height + x_label_height, bar_top + bar_height + 24) + 12;
 
