@@ -2,6 +2,7 @@
 // graph release. See autograd.h for the model.
 #include "engine/autograd.h"
 
+#include <atomic>
 #include <cstring>
 
 #include "engine/ops.h"
@@ -10,7 +11,9 @@ namespace tessera {
 
 namespace {
 thread_local bool g_grad_enabled = true;
-uint64_t g_pass = 0;  // incremented per backward pass; marks visited nodes
+// incremented per backward pass; marks visited nodes. Atomic: threads may run backward passes
+// over graphs of their own at the same time (each pass gets its own id).
+std::atomic<uint64_t> g_pass{0};
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }

@@ -46,7 +46,7 @@ void log_softmax_row(const scalar_t* logits, int64_t n, std::vector<double>& out
 
 std::vector<std::vector<int64_t>> greedy_search(TranslatorModel& model, const std::vector<std::vector<int64_t>>& sources,
                                                 int64_t max_length) {
-  model.eval();
+  if (model.is_training()) model.eval();  // only written when needed: threads may share the model
   NoGradGuard no_grad;
   std::vector<std::vector<int64_t>> out(sources.size());
   if (sources.empty()) return out;
@@ -91,7 +91,7 @@ std::vector<std::vector<int64_t>> beam_search(TranslatorModel& model, const std:
                                               int64_t k, double alpha, int64_t max_length) {
   TS_CHECK(k >= 1, "beam_search: beam size must be at least 1, got {}", k);
   TS_CHECK(alpha >= 0, "beam_search: length penalty must be >= 0, got {}", alpha);
-  model.eval();
+  if (model.is_training()) model.eval();  // only written when needed: threads may share the model
   NoGradGuard no_grad;
   const auto batch = static_cast<int64_t>(sources.size());
   std::vector<std::vector<int64_t>> out(batch);
