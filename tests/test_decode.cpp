@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "examples/translator/decode.h"
+#include "examples/translator/train.h"
 #include "tests/helpers.h"
 
 using namespace tessera;
@@ -142,4 +143,23 @@ TEST_CASE("translate_ids: bad input is refused with a clear message") {
   CHECK(throws_with([&] { greedy_search(*model, {{}}, 5); }, "empty"));
   CHECK(throws_with([&] { translate_ids(*model, {std::vector<int64_t>(40, 4)}); }, "at most 16"));
   CHECK(translate_ids(*model, {}).empty());
+}
+
+TEST_CASE("translate_text: a line of two sentences is translated sentence by sentence; bad UTF-8 is named") {
+  auto model = random_model(12, 41);
+  const Vocab source = Vocab::build({{"i", "am", "a", "student", "."}});  // 9 ids, as tiny_config
+  Vocab target = Vocab::build({{"je", "suis", "un", "elle", "est", "docteur", "étudiant", "."}});
+  REQUIRE(target.size() == 12);
+  const std::string first = translate_text(*model, source, target, "I am a student.", 1, 0.6, nullptr);
+  const std::string second = translate_text(*model, source, target, "She is a doctor.", 1, 0.6, nullptr);
+  const std::string both = translate_text(*model, source, target, "I am a student. She is a doctor.", 1, 0.6, nullptr);
+  CHECK(both == first + (first.empty() || second.empty() ? "" : " ") + second);
+  std::vector<std::string> unknown;
+  translate_text(*model, source, target, "She is a doctor.", 1, 0.6, &unknown);
+  CHECK(unknown == std::vector<std::string>{"she", "is", "doctor"});
+  CHECK(tessera::testing::throws_with(
+      [&] { translate_text(*model, source, target, std::string("I am\xff."), 1, 0.6, nullptr); },
+      "not valid UTF-8 (byte 0xff at offset 4)"));
+  CHECK(tessera::testing::throws_with([&] { translate_text(*model, source, target, "  ", 1, 0.6, nullptr); },
+                                      "empty"));
 }

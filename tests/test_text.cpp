@@ -96,3 +96,15 @@ TEST_CASE("text: fnv1a64 matches the published test vectors") {
   CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull);
   CHECK(fnv1a64("foobar") == 0x85944171f73967e8ull);
 }
+
+TEST_CASE("split_sentences cuts after final marks and keeps a line without one whole") {
+  using translator::split_sentences;
+  using translator::tokenize;
+  using V = std::vector<std::vector<std::string>>;
+  CHECK(split_sentences(tokenize("i am a student . she is a doctor .")) ==
+        V{{"i", "am", "a", "student", "."}, {"she", "is", "a", "doctor", "."}});
+  CHECK(split_sentences(tokenize("vraiment ?! oui … non")) == V{{"vraiment", "?!"}, {"oui", "…"}, {"non"}});
+  CHECK(split_sentences(tokenize("no mark here")) == V{{"no", "mark", "here"}});
+  CHECK(split_sentences(tokenize("3.14 is pi .")) == V{{"3.14", "is", "pi", "."}});  // a mark inside a token
+  CHECK(split_sentences({}).empty());
+}

@@ -250,12 +250,12 @@ std::string write_report(TranslatorModel& model, const Vocab& sv, const Vocab& t
   return write_run_report(model, sv, tv, run);
 }
 
-void translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, const std::string& sentence,
+void translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, const std::string& line,
                    const Options& o) {
   std::vector<std::string> unknown;
-  std::vector<int64_t> ids;
+  std::string translation;
   try {
-    ids = encode_sentence(sentence, sv, &unknown);
+    translation = translate_text(model, sv, tv, line, o.beam, o.length_penalty, &unknown);
   } catch (const Error& e) {
     fmt::print(stderr, "skipped: {}\n", e.what());
     fmt::print("\n");  // one output line per input line, so piped output stays aligned
@@ -266,16 +266,7 @@ void translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, con
     for (const auto& w : unknown) list += (list.empty() ? "" : ", ") + w;
     fmt::print(stderr, "note: not in the vocabulary, translated as <unk>: {}\n", list);
   }
-  if (static_cast<int64_t>(ids.size()) > model.config.max_length) {
-    fmt::print(stderr, "skipped: the sentence has {} tokens, the model takes at most {}\n", ids.size(),
-               model.config.max_length);
-    fmt::print("\n");
-    return;
-  }
-  DecodeOptions d;
-  d.beam_size = o.beam;
-  d.length_penalty = o.length_penalty;
-  fmt::print("{}\n", detokenize(tv.decode(translate_ids(model, {ids}, d)[0])));
+  fmt::print("{}\n", translation);
 }
 
 // Heatmaps of every layer and head for one sentence: cross-attention (target rows × source

@@ -223,4 +223,27 @@ std::vector<SentencePair> read_tsv_pairs(const std::string& path, size_t max_pai
   return parse_tsv_pairs(examples::read_file(path), path, max_pairs);
 }
 
+std::vector<std::vector<std::string>> split_sentences(const std::vector<std::string>& tokens) {
+  auto is_final_mark = [](const std::string& token) {
+    if (token.empty()) return false;
+    for (size_t i = 0; i < token.size();) {
+      if (token.compare(i, 3, "\u2026") == 0) {  // … (three bytes in UTF-8)
+        i += 3;
+      } else if (token[i] == '.' || token[i] == '!' || token[i] == '?') {
+        ++i;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  std::vector<std::vector<std::string>> sentences(1);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    sentences.back().push_back(tokens[i]);
+    if (is_final_mark(tokens[i]) && i + 1 < tokens.size()) sentences.emplace_back();
+  }
+  if (sentences.back().empty()) sentences.pop_back();
+  return sentences;
+}
+
 }  // namespace translator

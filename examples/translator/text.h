@@ -36,6 +36,12 @@ std::vector<std::string> tokenize(std::string_view preprocessed);
 // Joins tokens with single spaces (the inverse of tokenize).
 std::string detokenize(const std::vector<std::string>& tokens);
 
+// Cuts a tokenised line into sentences after each token made only of the sentence-final marks
+// . ! ? … (several in a row stay with the sentence before: "vraiment ?!"). "i am a student . she
+// is a doctor ." -> {"i am a student .", "she is a doctor ."}; a line without a final mark is one
+// sentence. The models learnt one sentence a line, so `translate` translates each and joins them.
+std::vector<std::vector<std::string>> split_sentences(const std::vector<std::string>& tokens);
+
 struct SentencePair {
   std::string source, target;
   bool operator==(const SentencePair&) const = default;

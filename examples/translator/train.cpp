@@ -12,6 +12,7 @@
 #include "examples/common/progress.h"
 #include "examples/common/state_dict.h"
 #include "examples/common/svg.h"
+#include "examples/common/utf8.h"
 #include "examples/common/files.h"
 #include "examples/translator/batching.h"
 #include "examples/translator/bleu.h"
@@ -130,13 +131,42 @@ Dataset make_dataset(const std::vector<SentencePair>& pairs, const Vocab& source
   return d;
 }
 
+namespace {
+// The line's tokens, after checking that it is UTF-8 at all and not empty.
+std::vector<std::string> checked_tokens(const std::string& text) {
+  const size_t bad = examples::find_invalid_utf8(text);
+  TS_CHECK(bad == std::string::npos,
+           "translate: the input is not valid UTF-8 (byte 0x{:02x} at offset {}); save the text as UTF-8",
+           static_cast<unsigned>(static_cast<unsigned char>(text[bad < text.size() ? bad : 0])), bad);
+  std::vector<std::string> tokens = tokenize(preprocess(text));
+  TS_CHECK(!tokens.empty(), "translate: the sentence is empty");
+  return tokens;
+}
+}  // namespace
+
 std::vector<int64_t> encode_sentence(const std::string& sentence, const Vocab& source_vocab,
                                      std::vector<std::string>* unknown) {
-  const std::vector<std::string> tokens = tokenize(preprocess(sentence));
-  TS_CHECK(!tokens.empty(), "translate: the sentence is empty");
-  std::vector<int64_t> ids = source_vocab.encode(tokens, unknown);
+  std::vector<int64_t> ids = source_vocab.encode(checked_tokens(sentence), unknown);
   ids.push_back(kEos);
   return ids;
+}
+
+std::string translate_text(TranslatorModel& model, const Vocab& source_vocab, const Vocab& target_vocab,
+                           const std::string& line, int64_t beam_size, double length_penalty,
+                           std::vector<std::string>* unknown) {
+  DecodeOptions options;
+  options.beam_size = beam_size;
+  options.length_penalty = length_penalty;
+  std::vector<std::string> out;
+  for (const std::vector<std::string>& sentence : split_sentences(checked_tokens(line))) {
+    std::vector<int64_t> ids = source_vocab.encode(sentence, unknown);
+    ids.push_back(kEos);
+    TS_CHECK(static_cast<int64_t>(ids.size()) <= model.config.max_length,
+             "translate: the sentence has {} tokens, the model takes at most {}", ids.size(),
+             model.config.max_length);
+    for (std::string& word : target_vocab.decode(translate_ids(model, {ids}, options)[0])) out.push_back(std::move(word));
+  }
+  return detokenize(out);
 }
 
 double evaluate_bleu(TranslatorModel& model, const Vocab& target_vocab, const Dataset& data, int64_t beam_size,

@@ -85,8 +85,17 @@ double evaluate_bleu(TranslatorModel& model, const Vocab& target_vocab, const Da
 Checkpoint load_checkpoint(const std::string& path);
 
 // Tokens of one raw sentence -> source ids (ending in <eos>). Unknown words map to <unk> and are
-// listed in *unknown.
+// listed in *unknown. Throws tessera::Error for empty text or text that is not valid UTF-8
+// (naming the first bad byte and its offset).
 std::vector<int64_t> encode_sentence(const std::string& sentence, const Vocab& source_vocab,
                                      std::vector<std::string>* unknown);
+
+// One line of user text -> its translation: checked like encode_sentence, cut into sentences
+// (split_sentences: the model learnt one sentence at a time), each translated with `options`
+// (beam_size, length_penalty), the translations joined with spaces. Throws tessera::Error when a
+// sentence is longer than the model takes.
+std::string translate_text(TranslatorModel& model, const Vocab& source_vocab, const Vocab& target_vocab,
+                           const std::string& line, int64_t beam_size, double length_penalty,
+                           std::vector<std::string>* unknown);
 
 }  // namespace translator
