@@ -6,6 +6,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -29,6 +31,17 @@ struct TempDir {
   TempDir& operator=(const TempDir&) = delete;
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
+
+// Every parameter drawn uniformly from [-1, 1] (a fixed generator): weights large enough that a
+// model's greedy choices are far from ties.
+inline void randomize_parameters(nn::Module& module, uint64_t seed) {
+  Generator gen(seed);
+  NoGradGuard no_grad;
+  for (Tensor p : module.parameters()) {
+    const Tensor r = uniform(p.shape(), -1, 1, &gen);
+    std::copy(r.data(), r.data() + r.numel(), p.data());
+  }
+}
 
 // Same names, and every tensor equal bit for bit (the first difference is reported).
 inline bool same_state(const nn::StateDict& a, const nn::StateDict& b) {

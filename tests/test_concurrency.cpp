@@ -9,6 +9,7 @@
 
 #include "examples/translator/decode.h"
 #include "examples/translator/vocab.h"
+#include "tests/examples_helpers.h"
 #include "tests/helpers.h"
 
 using namespace tessera;
@@ -34,12 +35,7 @@ ModelConfig config() {
 std::shared_ptr<TranslatorModel> random_model() {
   manual_seed(21);
   auto model = std::make_shared<TranslatorModel>(config());
-  Generator gen(22);
-  NoGradGuard no_grad;
-  for (Tensor p : model->parameters()) {
-    const Tensor r = uniform(p.shape(), -1, 1, &gen);
-    std::copy(r.data(), r.data() + r.numel(), p.data());
-  }
+  tessera::testing::randomize_parameters(*model, 22);
   model->eval();
   return model;
 }

@@ -10,6 +10,7 @@
 
 #include "examples/translator/decode.h"
 #include "examples/translator/train.h"
+#include "tests/examples_helpers.h"
 #include "tests/helpers.h"
 
 using namespace tessera;
@@ -36,12 +37,7 @@ ModelConfig tiny_config(int64_t target_vocab) {
 std::shared_ptr<TranslatorModel> random_model(int64_t target_vocab, uint64_t seed) {
   manual_seed(seed);
   auto model = std::make_shared<TranslatorModel>(tiny_config(target_vocab));
-  Generator gen(seed + 1);
-  NoGradGuard no_grad;
-  for (Tensor p : model->parameters()) {
-    const Tensor r = uniform(p.shape(), -1, 1, &gen);
-    std::copy(r.data(), r.data() + r.numel(), p.data());
-  }
+  randomize_parameters(*model, seed + 1);
   model->eval();
   return model;
 }

@@ -4,8 +4,6 @@
 // and the run's page is written.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 
@@ -13,6 +11,7 @@
 #include "examples/translator/explain.h"
 #include "examples/translator/run_report.h"
 #include "examples/translator/text.h"
+#include "tests/examples_helpers.h"
 #include "tests/helpers.h"
 
 using namespace tessera;
@@ -120,8 +119,9 @@ TEST_CASE("explain: the picture, the text, and bad --weight values") {
 TEST_CASE("run report: one page with the sections, written whole") {
   namespace fs = std::filesystem;
   Tiny t;
+  tessera::testing::TempDir dir;
   RunSummary run;
-  run.run_dir = (fs::temp_directory_path() / ("tessera_run_report_" + std::to_string(::getpid()))).string();
+  run.run_dir = (dir.path / "run").string();  // write_run_report creates it
   run.settings = {{"d_model", "8"}};
   run.history = {{1, 2.5, 10.0, 1.0, 100.0}, {2, 1.5, 20.0, 1.0, 110.0}};
   run.test_bleu = 12.5;
@@ -138,5 +138,4 @@ TEST_CASE("run report: one page with the sections, written whole") {
   CHECK(html.find("<script") == std::string::npos);
   CHECK(fs::exists(fs::path(run.run_dir) / "explain.svg"));
   CHECK(fs::exists(fs::path(run.run_dir) / "heads.svg"));
-  fs::remove_all(run.run_dir);
 }

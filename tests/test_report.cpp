@@ -2,13 +2,10 @@
 // cannot collide.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
-#include <filesystem>
-
 #include "examples/common/files.h"
 #include "examples/common/report.h"
 #include "examples/common/svg.h"
+#include "tests/examples_helpers.h"
 #include "tests/helpers.h"
 
 using namespace examples;
@@ -53,11 +50,9 @@ TEST_CASE("report: sections, escaping, tables and inlined figures with distinct 
 }
 
 TEST_CASE("report: write creates the directory and replaces the page whole") {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("tessera_report_" + std::to_string(::getpid()));
+  tessera::testing::TempDir dir;
   Report page("t");
   page.add_text("a", "b");
-  page.write((dir / "run" / "index.html").string());
-  CHECK(read_file((dir / "run" / "index.html").string()) == page.html());
-  fs::remove_all(dir);
+  page.write((dir.path / "run" / "index.html").string());
+  CHECK(read_file((dir.path / "run" / "index.html").string()) == page.html());
 }
