@@ -148,6 +148,19 @@ void GradSink::add(int i, Tensor g) {
   target.grad_ = target.grad_.defined() ? tessera::add(target.grad_, g) : std::move(g);
 }
 
+void Tensor::register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook) {
+  TS_CHECK(is_leaf() && requires_grad(),
+           "register_post_accumulate_grad_hook: only a leaf that requires grad (a parameter) "
+           "accumulates a gradient; this tensor of shape {} {}", shape(),
+           is_leaf() ? "does not require grad" : "is the output of an op");
+  if (!hook) {
+    impl().hook.reset();
+    return;
+  }
+  if (!impl().hook) impl().hook = std::make_unique<LeafHook>();
+  impl().hook->fn = std::move(hook);
+}
+
 // ---- the backward pass ----
 namespace {
 Tensor checked_seed(const Tensor& root, const Tensor& gradient, const char* what) {
@@ -174,6 +187,10 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
   NoGradGuard no_grad;  // the backward computation itself is not recorded
   if (!root.grad_fn()) {  // backward on a leaf: its gradient is the seed
     accumulate_into_leaf(root.impl(), seed);
+    if (root.impl().hook) {
+      Tensor leaf = root;
+      root.impl().hook->fn(leaf);
+    }
     return;
   }
   detail::backward_pass(root, seed, retain_graph, nullptr);
@@ -234,6 +251,14 @@ void backward_pass(const Tensor& root, const Tensor& seed, bool retain_graph, Gr
              "backward if you need to backward twice",
              n->name());
     for (Edge& e : n->inputs_) {
+      if (e.leaf && e.leaf->hook && !capture) {  // a hooked leaf: count the edges that feed it
+        LeafHook& h = *e.leaf->hook;
+        if (h.visit != pass) {
+          h.visit = pass;
+          h.pending = 0;
+        }
+        ++h.pending;
+      }
       if (!e.node) continue;
       Node* in = e.node.get();
       if (in->visit_ != pass) {
@@ -270,6 +295,11 @@ void backward_pass(const Tensor& root, const Tensor& seed, bool retain_graph, Gr
     }
     for (Edge& e : n->inputs_) {
       if (e.node && --e.node->pending_ == 0) ready.push_back(e.node.get());
+      // the last edge into a hooked leaf has run: its .grad() is final for this pass
+      if (e.leaf && e.leaf->hook && !capture && e.leaf->hook->visit == pass && --e.leaf->hook->pending == 0) {
+        Tensor leaf(e.leaf);
+        e.leaf->hook->fn(leaf);
+      }
     }
   }
 }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,6 +80,15 @@ struct MemoryStats {
 MemoryStats memory_stats();
 void reset_peak_memory();
 
+class Tensor;
+
+// A leaf's post-accumulate-grad hook and its bookkeeping for one backward pass (autograd.cpp).
+struct LeafHook {
+  std::function<void(Tensor&)> fn;
+  uint64_t visit = 0;  // pass id that last counted this leaf's incoming edges
+  int pending = 0;     // edges of that pass whose node has not run yet
+};
+
 struct TensorImpl {
   TensorImpl(std::shared_ptr<Storage> storage_, int64_t offset_, Shape shape_)
       : storage(std::move(storage_)), offset(offset_), shape(shape_) {}
@@ -92,6 +102,7 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;     // the node that made this tensor; null for a leaf
   std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves, or retain_grad())
+  std::unique_ptr<LeafHook> hook;    // Tensor::register_post_accumulate_grad_hook
 };
 
 class Tensor {
@@ -122,6 +133,12 @@ class Tensor {
   void set_grad(const Tensor& g);
   void zero_grad() const;  // drops the gradient (PyTorch's set_to_none=True)
   void retain_grad();  // an interior tensor keeps its gradient after backward
+  // Calls hook(leaf) in every backward pass that reaches this leaf, right after its last
+  // gradient contribution of that pass has been added to .grad(): the gradient is final for the
+  // pass while the rest of the backward still runs (what data-parallel training uses to start
+  // sending a gradient early; torch's register_post_accumulate_grad_hook). One hook per leaf;
+  // registering again replaces it, an empty function removes it. Not called by grad().
+  void register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook);
   const std::shared_ptr<Node>& grad_fn() const { return impl().grad_fn; }
   // Reverse-mode differentiation from this tensor. A non-scalar tensor needs `gradient`, the
   // vector in the vector-Jacobian product. The graph is freed afterwards unless retain_graph.

@@ -202,3 +202,49 @@ TEST_CASE("grad agrees with backward on a small network, gradient for gradient")
   CHECK(all_close(g[1], w1.grad(), 1e-6, 1e-6));
   CHECK(all_close(g[2], w2.grad(), 1e-6, 1e-6));
 }
+
+TEST_CASE("post-accumulate-grad hooks fire once per pass, after the leaf's last contribution") {
+  // w is used three times (two of them late in the forward, so early in the backward), b once.
+  Tensor w = from_vector({2}).requires_grad_();
+  Tensor b = from_vector({1}).requires_grad_();
+  Tensor unused = from_vector({5}).requires_grad_();
+  std::vector<std::string> order;
+  std::vector<scalar_t> w_grad_seen;
+  w.register_post_accumulate_grad_hook([&](Tensor& t) {
+    order.push_back("w");
+    w_grad_seen.push_back(t.grad().item());
+  });
+  b.register_post_accumulate_grad_hook([&](Tensor&) { order.push_back("b"); });
+  unused.register_post_accumulate_grad_hook([&](Tensor&) { order.push_back("unused"); });
+  Tensor h = w * b + b * scalar_t(0);  // dh/dw = b = 1, dh/db = w = 2
+  Tensor y = h * w + w;                // dy/dw = h + w·b + 1 = 2 + 2 + 1 = 5; dy/db = w·w = 4
+  y.backward();
+  // w's hook ran once, with the complete gradient (all three contributions summed)
+  REQUIRE(w_grad_seen.size() == 1);
+  CHECK(w_grad_seen[0] == doctest::Approx(5));
+  CHECK(b.grad().item() == doctest::Approx(4));
+  CHECK(order.size() == 2);  // no call for a leaf the pass never reached
+  // a second pass calls the hooks again; grad() calls none
+  (w * w).sum().backward();
+  CHECK(w_grad_seen.size() == 2);
+  CHECK(w_grad_seen[1] == doctest::Approx(5 + 4));
+  tessera::grad((w * w).sum(), {w});
+  CHECK(w_grad_seen.size() == 2);
+  // removed with an empty function; only leaves that require grad take a hook
+  w.register_post_accumulate_grad_hook(nullptr);
+  (w * w).sum().backward();
+  CHECK(w_grad_seen.size() == 2);
+  CHECK_THROWS_AS(h.register_post_accumulate_grad_hook([](Tensor&) {}), Error);
+  CHECK_THROWS_AS(from_vector({1}).register_post_accumulate_grad_hook([](Tensor&) {}), Error);
+}
+
+TEST_CASE("a hook on a late layer's weight fires while the backward has not reached early layers") {
+  Tensor first = from_vector({3}).requires_grad_();
+  Tensor last = from_vector({2}).requires_grad_();
+  bool first_had_grad_when_last_fired = true;
+  last.register_post_accumulate_grad_hook([&](Tensor&) { first_had_grad_when_last_fired = first.grad().defined(); });
+  Tensor x = from_vector({1});
+  ((x * first).relu() * last).sum().backward();
+  CHECK_FALSE(first_had_grad_when_last_fired);
+  CHECK(first.grad().item() == doctest::Approx(2));
+}

@@ -119,4 +119,32 @@ Batch make_source_batch(const std::vector<std::vector<int64_t>>& sources) {
   return batch;
 }
 
+namespace {
+tessera::IndexTensor rows_of(const tessera::IndexTensor& t, int64_t begin, int64_t end) {
+  if (!t.defined()) return t;
+  const int64_t width = t.shape()[1];
+  std::vector<int64_t> ids(t.values().begin() + begin * width, t.values().begin() + end * width);
+  return tessera::IndexTensor(std::move(ids), tessera::Shape{end - begin, width});
+}
+
+template <class T>
+std::vector<T> part(const std::vector<T>& v, int64_t begin, int64_t end) {
+  return v.empty() ? v : std::vector<T>(v.begin() + begin, v.begin() + end);
+}
+}  // namespace
+
+Batch slice_rows(const Batch& batch, int64_t begin, int64_t end) {
+  TS_CHECK(0 <= begin && begin <= end && end <= batch.size(), "slice_rows: rows [{}, {}) of a batch of {}", begin,
+           end, batch.size());
+  Batch out;
+  out.source = rows_of(batch.source, begin, end);
+  out.target_input = rows_of(batch.target_input, begin, end);
+  out.target_output = rows_of(batch.target_output, begin, end);
+  out.source_lengths = part(batch.source_lengths, begin, end);
+  out.target_lengths = part(batch.target_lengths, begin, end);
+  out.indices = part(batch.indices, begin, end);
+  for (const int64_t n : out.target_lengths) out.num_target_tokens += n;
+  return out;
+}
+
 }  // namespace translator

@@ -38,6 +38,10 @@ std::vector<Batch> make_batches(const std::vector<std::vector<int64_t>>& sources
                                 const std::vector<std::vector<int64_t>>& targets, int64_t batch_size, bool shuffle,
                                 uint64_t seed, int64_t epoch);
 
+// Rows [begin, end) of a batch, at the batch's width (so each row is computed exactly as in the
+// whole batch): one rank's shard of a global batch in data-parallel training (nn/distributed.h).
+Batch slice_rows(const Batch& batch, int64_t begin, int64_t end);
+
 // Sources only, in the given order, for translation: `source` and `source_lengths` are filled
 // (with the <eos> appended); the target fields are left empty.
 Batch make_source_batch(const std::vector<std::vector<int64_t>>& sources);
