@@ -262,6 +262,56 @@ void broadcast_parameters(nn::Module& module, int root) {
   for (auto& [name, t] : tensors) broadcast(t, root);
 }
 
+Tensor all_reduce(const Tensor& x) {
+  require_init("dist::all_reduce");
+  Tensor out = x.detach().clone();  // contiguous, its own buffer
+  all_reduce_sum(out);
+  // y = Σ_r x_r on every rank; the objective is a sum over the ranks' losses, each seeing y through
+  // its own copy, so dL/dx_r = Σ_r' dL_r'/dy: the same sum over the output gradients.
+  record(out, "all_reduce", {&x}, [](const Tensor& grad, GradSink& sink) {
+    Tensor g = grad.clone();
+    all_reduce_sum(g);
+    sink.add(0, g);
+  });
+  return out;
+}
+
+// Per channel, over the M values of the global batch (m_r on this rank):
+//   μ = all_reduce(Σ x) / M,   σ² = all_reduce(Σ (x − μ)²) / M   (two passes: no cancellation)
+//   y = (x − μ) / √(σ² + eps) · γ + β
+// Running statistics as BatchNorm2d, with the unbiased σ² · M / (M − 1) of the global batch.
+Tensor SyncBatchNorm2d::forward(const Tensor& x) {
+  if (!is_training() && options.track_running_stats) return nn::BatchNorm2d::forward(x);
+  TS_CHECK(x.dim() == 4 && x.shape()[1] == num_features, "SyncBatchNorm2d: expected input [N, {}, H, W], got {}",
+           num_features, x.shape());
+  const Shape per_channel{1, num_features, 1, 1};
+  std::vector<double> count{static_cast<double>(x.numel() / num_features)};
+  all_reduce_sum(count);
+  const double m = count[0];
+  TS_CHECK(m > 1, "SyncBatchNorm2d: expected more than 1 value per channel in the global batch, got {}", m);
+  const scalar_t inverse_m = static_cast<scalar_t>(1 / m);
+  const Tensor mean = all_reduce(sum(x, {0, 2, 3}, true)) * inverse_m;          // [1, C, 1, 1]
+  const Tensor centred = x - mean;
+  const Tensor variance = all_reduce(sum(centred * centred, {0, 2, 3}, true)) * inverse_m;
+  Tensor y = centred / sqrt(variance + static_cast<scalar_t>(options.eps));
+  if (weight.defined()) y = y * reshape(weight, per_channel) + reshape(bias, per_channel);
+  if (options.track_running_stats) {
+    NoGradGuard no_grad;
+    double momentum = options.momentum.value_or(0);
+    if (!options.momentum) momentum = 1 / (num_batches_tracked.item() + 1);
+    const scalar_t* mu = mean.data();
+    const scalar_t* var = variance.data();
+    scalar_t* rm = running_mean.data();
+    scalar_t* rv = running_var.data();
+    for (int64_t c = 0; c < num_features; ++c) {
+      rm[c] = static_cast<scalar_t>((1 - momentum) * rm[c] + momentum * mu[c]);
+      rv[c] = static_cast<scalar_t>((1 - momentum) * rv[c] + momentum * var[c] * m / (m - 1));
+    }
+    num_batches_tracked.data()[0] += 1;
+  }
+  return y;
+}
+
 // ---- sharding ----
 
 Range shard_range(int64_t n, int rank, int world_size) {

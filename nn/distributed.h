@@ -44,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/batchnorm.h"
 #include "nn/module.h"
 
 namespace tessera::dist {
@@ -79,6 +80,23 @@ std::string broadcast(const std::string& text, int root = 0);
 // Copies rank root's parameters and buffers into every rank's module (start of training, after
 // a resume on rank 0 only, ...). Names and shapes must match.
 void broadcast_parameters(nn::Module& module, int root = 0);
+
+// Differentiable sum over the ranks, out of place (torch.distributed.nn.functional.all_reduce):
+// every rank gets Σ_r x_r, and in the backward every rank's x receives Σ_r of the ranks' output
+// gradients (each rank's loss depends on the sum through its own copy). What lets a layer use
+// statistics of the global batch, as SyncBatchNorm2d does.
+Tensor all_reduce(const Tensor& x);
+
+// BatchNorm2d whose training statistics are those of the global batch: mean and variance over
+// every rank's shard (two all_reduce calls forward, two backward, C and C values each), so N ranks
+// normalise exactly as one process with the whole batch (torch.nn.SyncBatchNorm). Written with
+// the engine's ops around all_reduce, so its backward is autograd's. Eval mode, parameters,
+// buffers and their names are BatchNorm2d's: a checkpoint loads into either.
+class SyncBatchNorm2d : public nn::BatchNorm2d {
+ public:
+  using nn::BatchNorm2d::BatchNorm2d;
+  Tensor forward(const Tensor& x) override;
+};
 
 // ---- sharding a global batch ----
 struct Range {

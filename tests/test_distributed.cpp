@@ -217,11 +217,11 @@ TEST_CASE("translator model: N ranks with DDP equal one process on the same glob
 }
 
 namespace {
-// conv → batch norm → relu → linear, on 1×6×6 images
+// conv → batch norm (synchronised or not) → relu → linear, on 1×6×6 images
 struct SmallCnn : nn::Module {
-  SmallCnn() : Module("SmallCnn") {
+  explicit SmallCnn(bool sync_bn = false) : Module("SmallCnn") {
     conv = register_module("conv", std::make_shared<nn::Conv2d>(1, 4, 3, 1, 1));
-    bn = register_module("bn", std::make_shared<nn::BatchNorm2d>(4));
+    bn = register_module("bn", sync_bn ? std::make_shared<dist::SyncBatchNorm2d>(4) : std::make_shared<nn::BatchNorm2d>(4));
     head = register_module("head", std::make_shared<nn::Linear>(4 * 6 * 6, 3));
   }
   Tensor forward(const Tensor& x) {
@@ -276,6 +276,50 @@ TEST_CASE("CNN with BatchNorm: N ranks equal one process that normalises each sh
   const double difference = max_parameter_difference(model, reference);
   MESSAGE("CNN + BatchNorm: max |N ranks − one process| after 4 steps = " << difference);
   CHECK(difference <= (dist::world_size() == 1 ? 1e-6 : 1e-5));
+}
+
+// SyncBatchNorm2d normalises with the statistics of the global batch: N ranks equal one process
+// with plain BatchNorm2d over the whole batch (parameters and running statistics).
+TEST_CASE("CNN with SyncBatchNorm2d: N ranks equal one process with BatchNorm2d on the whole batch") {
+  manual_seed(4);
+  SmallCnn model(true);
+  manual_seed(4);
+  SmallCnn reference(false);
+  dist::DistributedDataParallel ddp(model);
+  nn::optim::SGD opt(model.parameters(), nn::optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+  nn::optim::SGD reference_opt(reference.parameters(), nn::optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+  Generator gen(9);
+  const int64_t batch = 10;
+  for (int step = 0; step < 4; ++step) {
+    const Tensor x = randn({batch, 1, 6, 6}, &gen) * scalar_t(2) + scalar_t(1);
+    std::vector<int64_t> labels(batch);
+    for (int64_t& y : labels) y = static_cast<int64_t>(gen.next_u32() % 3);
+    reference_opt.zero_grad();
+    nn::cross_entropy(reference.forward(x), IndexTensor(labels)).backward();
+    reference_opt.step();
+    const dist::Range mine = dist::shard_range(batch);
+    const IndexTensor ys(std::vector<int64_t>(labels.begin() + mine.begin, labels.begin() + mine.end));
+    opt.zero_grad();
+    (nn::cross_entropy(model.forward(narrow(x, 0, mine.begin, mine.size())), ys) *
+     static_cast<scalar_t>(dist::global_batch_weight(mine.size())))
+        .backward();
+    ddp.synchronize_gradients();
+    opt.step();
+  }
+  CHECK(same_bits_on_every_rank(model));
+  const double difference = max_parameter_difference(model, reference);
+  MESSAGE("SyncBatchNorm2d: max |N ranks − one process| after 4 steps = " << difference);
+  CHECK(difference <= 1e-5);
+  for (int64_t c = 0; c < 4; ++c) {
+    CHECK(model.bn->running_mean.data()[c] == doctest::Approx(reference.bn->running_mean.data()[c]).epsilon(1e-5));
+    CHECK(model.bn->running_var.data()[c] == doctest::Approx(reference.bn->running_var.data()[c]).epsilon(1e-5));
+  }
+  // eval mode: the running statistics, as BatchNorm2d
+  model.eval();
+  reference.eval();
+  const Tensor x = randn({3, 1, 6, 6}, &gen);
+  const Tensor a = model.forward(x), b = reference.forward(x);
+  for (int64_t j = 0; j < a.numel(); ++j) CHECK(a.data()[j] == doctest::Approx(b.data()[j]).epsilon(1e-4));
 }
 
 namespace {
