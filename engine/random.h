@@ -21,6 +21,13 @@ class Generator {
     offset_ = 0;
   }
   uint64_t seed() const { return seed_; }
+  // The whole state is (seed, offset): a checkpoint taken in the middle of an epoch saves both and
+  // set_state puts them back, so the draws continue exactly where they stopped.
+  uint64_t offset() const { return offset_; }
+  void set_state(uint64_t seed, uint64_t offset) {
+    seed_ = seed;
+    offset_ = offset;
+  }
 
   // Fill n values; each call advances the generator so the next call gives new numbers.
   void fill_uniform(scalar_t* out, int64_t n, scalar_t low, scalar_t high);  // [low, high)

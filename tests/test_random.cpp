@@ -21,6 +21,15 @@ TEST_CASE("same seed gives bit-identical tensors; another seed does not") {
   CHECK(rand({10}).to_vector() == g1.to_vector());
 }
 
+TEST_CASE("set_state(seed(), offset()) continues the draws exactly where they stopped") {
+  Generator a(9);
+  (void)randn({37}, &a);
+  Generator b(0);
+  b.set_state(a.seed(), a.offset());
+  CHECK(randn({100}, &a).to_vector() == randn({100}, &b).to_vector());
+  CHECK(a.next_u32() == b.next_u32());
+}
+
 TEST_CASE("the numbers do not depend on the thread count") {
   const int before = get_num_threads();
   Generator a(5), b(5);

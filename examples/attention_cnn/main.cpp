@@ -25,6 +25,7 @@
 #include "examples/attention_cnn/run_report.h"
 #include "examples/attention_cnn/train.h"
 #include "examples/common/files.h"
+#include "examples/common/interrupt.h"
 
 using namespace tessera;
 using namespace attention_cnn;
@@ -152,6 +153,7 @@ int main(int argc, char** argv) {
   explain_cmd->add_option("--steps", ig_steps, "points on the integrated-gradients path (Gauss-Legendre, 2 to 1000)");
 
   CLI11_PARSE(app, argc, argv);
+  examples::install_stop_handlers(argc, argv);  // Ctrl-C: finish the step, write the checkpoint
   try {
     if (threads > 0) set_num_threads(threads);
     if (*train_cmd) {
@@ -186,6 +188,7 @@ int main(int argc, char** argv) {
                  model->num_parameters(), get_num_threads());
       const auto start = std::chrono::steady_clock::now();
       const std::vector<EpochRecord> history = train(*model, train_set, test_set, options);
+      examples::exit_if_stopped();  // stopped by Ctrl-C: train() wrote the checkpoint and said how to resume
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       double training_seconds = 0;
       for (const EpochRecord& r : history) training_seconds += r.seconds;

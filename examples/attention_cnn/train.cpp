@@ -9,7 +9,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "examples/common/interrupt.h"
 #include "examples/common/progress.h"
+#include "examples/common/resume.h"
 #include "examples/common/state_dict.h"
 #include "nn/loss.h"
 #include "nn/lr_scheduler.h"
@@ -77,14 +79,16 @@ struct Optimization {
 };
 
 void save_checkpoint(const std::string& path, const AttentionCNN& model, const Optimization& opt,
-                     const TrainOptions& options, int64_t epoch, const std::vector<EpochRecord>& history) {
+                     const TrainOptions& options, int64_t epoch, const std::vector<EpochRecord>& history,
+                     const examples::MidEpoch& mid_epoch = {}) {
   nn::StateDict tensors;
   add_prefixed(tensors, "model.", model.state_dict());
   add_prefixed(tensors, "optimizer.", opt.optimizer->state_dict());
   add_prefixed(tensors, "scheduler.", opt.schedule->state_dict());
-  const nlohmann::json training = {{"epoch", epoch},
-                                   {"options", nlohmann::json::parse(options.to_json())},
-                                   {"history", history_json(history)}};
+  nlohmann::json training = {{"epoch", epoch},
+                             {"options", nlohmann::json::parse(options.to_json())},
+                             {"history", history_json(history)}};
+  if (mid_epoch.active()) training["mid_epoch"] = nlohmann::json::parse(mid_epoch.to_json());
   nn::save_safetensors(path, tensors,
                        {{"format", "pt"}, {"config", model.config.to_json()}, {"training", training.dump()}});
 }
@@ -224,6 +228,8 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
   Optimization opt(model, options, steps_per_epoch * options.epochs);
   std::vector<EpochRecord> history;
   int64_t first_epoch = 1;
+  examples::MidEpoch resume_point;  // the steps of first_epoch a checkpoint written by Ctrl-C holds
+  if (!options.checkpoint.empty()) examples::remove_stale_temporaries(options.checkpoint);
   if (options.resume) {
     TS_CHECK(!options.checkpoint.empty(), "train: --resume needs a checkpoint path");
     const nn::SafetensorsFile file = nn::load_safetensors(options.checkpoint);
@@ -244,8 +250,8 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
     } catch (const nlohmann::json::exception& e) {
       fail("train: {}: the training record is damaged ({})", options.checkpoint, e.what());
     }
-    if (options.progress)
-      fmt::print(stderr, "resuming from {} after epoch {}\n", options.checkpoint, first_epoch - 1);
+    resume_point = examples::MidEpoch::from_training_record(file.metadata.at("training"));
+    if (options.progress) fmt::print(stderr, "{}\n", resume_point.resuming_message(options.checkpoint, first_epoch - 1));
   }
 
   const nn::CrossEntropyOptions loss_options{.label_smoothing = options.label_smoothing};
@@ -259,9 +265,17 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
     if (options.progress)
       bar = std::make_unique<examples::ProgressBar>(fmt::format("epoch {}/{}", epoch, options.epochs), n, "img");
     const auto start = std::chrono::steady_clock::now();
-    double loss_sum = 0;
+    double loss_sum = 0, seconds_before = 0;
     int64_t seen = 0, correct = 0, step = 0;
-    for (const std::vector<int64_t>& indices : batches) {
+    if (resume_point.epoch == epoch) {  // continue where a checkpoint written mid-epoch stopped
+      step = resume_point.steps, seconds_before = resume_point.seconds;
+      loss_sum = resume_point.sums.at(0);
+      seen = static_cast<int64_t>(resume_point.sums.at(1)), correct = static_cast<int64_t>(resume_point.sums.at(2));
+      resume_point.restore({&generator, &default_generator()});
+    }
+    const auto steps_per_epoch = static_cast<int64_t>(batches.size());
+    for (auto next = batches.begin() + step; next != batches.end(); ++next) {
+      const std::vector<int64_t>& indices = *next;
       ++step;
       const Batch batch = make_batch(train_set, indices, &options.augment, &generator);
       const Tensor logits = model.forward(batch.images);  // [B, classes]
@@ -283,11 +297,22 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
         bar->update(seen, {{"loss", loss_sum / static_cast<double>(seen)},
                            {"acc", 100.0 * static_cast<double>(correct) / static_cast<double>(seen)},
                            {"lr", opt.schedule->get_last_lr()}});
+      if (examples::stop_signal() && !options.checkpoint.empty()) {  // Ctrl-C: checkpoint this step, stop
+        if (bar) bar->finish();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        examples::MidEpoch mid{epoch, step, seconds_before + seconds,
+                               {loss_sum, static_cast<double>(seen), static_cast<double>(correct)}, {}};
+        mid.capture({&generator, &default_generator()});
+        save_checkpoint(options.checkpoint, model, opt, options, epoch - 1, history, mid);
+        fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), (epoch - 1) * steps_per_epoch + step,
+                                                         epoch, step, steps_per_epoch, options.checkpoint));
+        return history;
+      }
     }
     if (bar) bar->finish();
     EpochRecord record;
     record.epoch = epoch;
-    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    record.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     record.images_per_second = static_cast<double>(seen) / record.seconds;
     record.train_loss = loss_sum / static_cast<double>(seen);
     record.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
@@ -300,6 +325,11 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
       fmt::print(stderr, ", {:.1f} s, {:.0f} images/s\n", record.seconds, record.images_per_second);
     }
     if (!options.checkpoint.empty()) save_checkpoint(options.checkpoint, model, opt, options, epoch, history);
+    if (examples::stop_signal() && !options.checkpoint.empty()) {
+      fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), epoch * steps_per_epoch, epoch,
+                                                       steps_per_epoch, steps_per_epoch, options.checkpoint));
+      return history;
+    }
     if (options.stop_after > 0 && epoch >= options.stop_after) break;
   }
   return history;

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "examples/common/files.h"
+#include "examples/common/interrupt.h"
 #include "examples/common/svg.h"
 #include "examples/translator/batching.h"
 #include "examples/translator/bleu.h"
@@ -181,6 +182,7 @@ Trained run_train(Options& o) {
   o.train.data = o.data;
   o.train.bundled_pairs = static_cast<int64_t>(o.bundled_pairs);
   t.history = train(*t.model, t.source_vocab, t.target_vocab, train_set, valid_set, o.train);
+  examples::exit_if_stopped();  // stopped by Ctrl-C: train() wrote the checkpoint and said how to resume
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print(stderr, "trained in {:.1f} s; checkpoint {}\n", seconds, o.train.checkpoint);
   return t;
@@ -534,6 +536,7 @@ int main(int argc, char** argv) {
                                                         "the part after the tab)")->required();
 
   CLI11_PARSE(app, argc, argv);
+  examples::install_stop_handlers(argc, argv);  // Ctrl-C: finish the step, write the checkpoint
   try {
     if (threads > 0) set_num_threads(threads);
     if (*demo) {

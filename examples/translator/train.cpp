@@ -14,6 +14,8 @@
 #include "examples/common/svg.h"
 #include "examples/common/utf8.h"
 #include "examples/common/files.h"
+#include "examples/common/interrupt.h"
+#include "examples/common/resume.h"
 #include "examples/translator/batching.h"
 #include "examples/translator/bleu.h"
 #include "examples/translator/decode.h"
@@ -78,7 +80,7 @@ struct Optimization {
 
 void save_checkpoint(const std::string& path, TranslatorModel& model, const Vocab& source_vocab,
                      const Vocab& target_vocab, const Optimization& opt, const TrainOptions& options, int64_t epoch,
-                     const std::vector<EpochRecord>& history) {
+                     const std::vector<EpochRecord>& history, const examples::MidEpoch& mid_epoch = {}) {
   nn::StateDict tensors;
   add_prefixed(tensors, "model.", model.state_dict());
   add_prefixed(tensors, "optimizer.", opt.adam.state_dict());
@@ -93,6 +95,7 @@ void save_checkpoint(const std::string& path, TranslatorModel& model, const Voca
                              {"data", options.data},
                              {"bundled_pairs", options.bundled_pairs},
                              {"history", history_json(history)}};
+  if (mid_epoch.active()) training["mid_epoch"] = nlohmann::json::parse(mid_epoch.to_json());
   nn::save_safetensors(path, tensors,
                        {{"format", "pt"},
                         {"config", model.config.to_json()},
@@ -194,6 +197,8 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
   Optimization opt(model, options);
   std::vector<EpochRecord> history;
   int64_t first_epoch = 1;
+  examples::MidEpoch resume_point;  // the steps of first_epoch a checkpoint written by Ctrl-C holds
+  if (!options.checkpoint.empty()) examples::remove_stale_temporaries(options.checkpoint);
   if (options.resume) {
     TS_CHECK(!options.checkpoint.empty(), "train: --resume needs a checkpoint path");
     const nn::SafetensorsFile file = nn::load_safetensors(options.checkpoint);
@@ -207,8 +212,8 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     const nlohmann::json training = nlohmann::json::parse(file.metadata.at("training"));
     first_epoch = training.at("epoch").get<int64_t>() + 1;
     history = history_from_json(training.at("history"));
-    if (options.progress)
-      fmt::print(stderr, "resuming from {} after epoch {}\n", options.checkpoint, first_epoch - 1);
+    resume_point = examples::MidEpoch::from_training_record(file.metadata.at("training"));
+    if (options.progress) fmt::print(stderr, "{}\n", resume_point.resuming_message(options.checkpoint, first_epoch - 1));
   }
 
   const nn::CrossEntropyOptions loss_options{.ignore_index = 0, .label_smoothing = options.label_smoothing};
@@ -222,9 +227,16 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     if (options.progress)
       bar.emplace(fmt::format("epoch {}/{}", epoch, options.epochs), static_cast<int64_t>(batches.size()), "batches");
     const auto start = std::chrono::steady_clock::now();
-    double loss_sum = 0;
+    double loss_sum = 0, seconds_before = 0;
     int64_t tokens = 0, step = 0;
-    for (const Batch& batch : batches) {
+    if (resume_point.epoch == epoch) {  // continue where a checkpoint written mid-epoch stopped
+      step = resume_point.steps, seconds_before = resume_point.seconds;
+      loss_sum = resume_point.sums.at(0), tokens = static_cast<int64_t>(resume_point.sums.at(1));
+      resume_point.restore({&default_generator()});
+    }
+    const auto steps_per_epoch = static_cast<int64_t>(batches.size());
+    for (auto next = batches.begin() + step; next != batches.end(); ++next) {
+      const Batch& batch = *next;
       ++step;
       const Tensor source_mask = non_padding_mask(batch.source);
       const Tensor logits = model.forward(batch.source, source_mask, batch.target_input, Tensor());  // [B, T, V]
@@ -247,9 +259,19 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
         bar->update(step, {{"loss", loss_sum / static_cast<double>(tokens)},
                            {"tok/s", static_cast<double>(tokens) / std::max(seconds, 1e-9)},
                            {"lr", opt.schedule.get_last_lr()}});
+      if (examples::stop_signal() && !options.checkpoint.empty()) {  // Ctrl-C: checkpoint this step, stop
+        if (bar) bar->finish();
+        examples::MidEpoch mid{epoch, step, seconds_before + seconds, {loss_sum, static_cast<double>(tokens)}, {}};
+        mid.capture({&default_generator()});
+        save_checkpoint(options.checkpoint, model, source_vocab, target_vocab, opt, options, epoch - 1, history, mid);
+        fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), (epoch - 1) * steps_per_epoch + step,
+                                                         epoch, step, steps_per_epoch, options.checkpoint));
+        return history;
+      }
     }
     if (bar) bar->finish();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds =
+        seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double bleu = valid_set.size() > 0
                             ? evaluate_bleu(model, target_vocab, valid_set, 1, static_cast<size_t>(options.eval_sentences))
                             : 0;
@@ -261,6 +283,11 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     if (!options.checkpoint.empty())
       save_checkpoint(options.checkpoint, model, source_vocab, target_vocab, opt, options, epoch, history);
     if (!options.curve_svg.empty()) write_curve(options.curve_svg, history);
+    if (examples::stop_signal() && !options.checkpoint.empty()) {
+      fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), epoch * steps_per_epoch, epoch,
+                                                       steps_per_epoch, steps_per_epoch, options.checkpoint));
+      return history;
+    }
   }
   return history;
 }

@@ -1,0 +1,103 @@
+// Tests for examples/common/interrupt.h and resume.h: the stop flag and its message, shell
+// quoting of the resume command, mid-epoch state round trips, stale temporaries.
+#include <doctest/doctest.h>
+
+#include "tests/examples_helpers.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <string>
+
+#include "examples/common/interrupt.h"
+#include "examples/common/resume.h"
+#include "tests/helpers.h"
+
+using namespace examples;
+using tessera::testing::TempDir;
+using tessera::testing::throws_with;
+
+TEST_CASE("interrupt: shell_quote leaves plain words alone and quotes the rest so a shell reads them back") {
+  CHECK(shell_quote("--out") == "--out");
+  CHECK(shell_quote("runs/x_1.safetensors") == "runs/x_1.safetensors");
+  CHECK(shell_quote("") == "''");
+  CHECK(shell_quote("two words") == "'two words'");
+  CHECK(shell_quote("it's") == "'it'\\''s'");
+  CHECK(shell_quote("$HOME") == "'$HOME'");
+}
+
+TEST_CASE("interrupt: a signal sets the flag; the message says where the checkpoint is and how to resume") {
+  request_stop(0);
+  const char* argv[] = {"./translator", "train", "--out", "my runs/x"};
+  install_stop_handlers(4, argv);
+  CHECK(stop_signal() == 0);
+  std::raise(SIGTERM);  // the handler only sets the flag: the test goes on
+  CHECK(stop_signal() == SIGTERM);
+  CHECK(exit_status(stop_signal()) == 143);
+  CHECK(stop_message(SIGTERM, 57, 2, 12, 45, "my runs/x/model.safetensors") ==
+        "stopped by SIGTERM after step 57 (epoch 2, step 12 of 45); checkpoint in my runs/x/model.safetensors; "
+        "resume with: ./translator train --out 'my runs/x' --resume");
+  const char* resumed[] = {"./translator", "train", "--resume"};
+  install_stop_handlers(3, resumed);
+  CHECK(resume_command() == "./translator train --resume");  // --resume is not added twice
+  request_stop(0);
+  CHECK(stop_signal() == 0);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGXFSZ, SIG_DFL);
+}
+
+TEST_CASE("interrupt: a second signal ends the process at once with 128 + signal") {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const char* argv[] = {"child"};
+    install_stop_handlers(1, argv);
+    std::raise(SIGINT);
+    std::raise(SIGINT);
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+}
+
+TEST_CASE("resume: MidEpoch survives its JSON bit for bit, generators included") {
+  tessera::Generator g(5);
+  (void)g.next_u32();
+  MidEpoch m{3, 17, 1.25, {0.1 + 0.2, 1e-300, 123456789.0}, {}};
+  m.capture({&g});
+  const std::string training = "{\"epoch\":2,\"mid_epoch\":" + m.to_json() + "}";
+  const MidEpoch back = MidEpoch::from_training_record(training);
+  CHECK(back.epoch == 3);
+  CHECK(back.steps == 17);
+  CHECK(back.seconds == 1.25);
+  CHECK(back.sums == m.sums);
+  tessera::Generator h(0);
+  back.restore({&h});
+  CHECK(h.next_u32() == g.next_u32());
+  CHECK_FALSE(MidEpoch::from_training_record("{\"epoch\":2}").active());  // written at an epoch's end
+  CHECK(throws_with([] { MidEpoch::from_training_record("{\"mid_epoch\":{\"epoch\":1}}"); }, "mid_epoch entry is damaged"));
+  CHECK(throws_with([&] { tessera::Generator a(1), b(2); back.restore({&a, &b}); }, "1 random generator states"));
+}
+
+TEST_CASE("resume: remove_stale_temporaries deletes what dead writers left, not a live writer's file") {
+  TempDir dir;
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);  // a process id that no longer runs
+  const std::string path = dir.file("model.safetensors");
+  const std::string dead = path + ".tmp." + std::to_string(child) + ".0";
+  const std::string live = path + ".tmp." + std::to_string(::getpid()) + ".3";
+  const std::string other = dir.file("other.safetensors.tmp." + std::to_string(child) + ".0");
+  for (const std::string& p : {path, dead, live, other}) std::ofstream(p) << "x";
+  CHECK(remove_stale_temporaries(path) == 1);
+  CHECK_FALSE(std::filesystem::exists(dead));
+  CHECK(std::filesystem::exists(live));
+  CHECK(std::filesystem::exists(other));
+  CHECK(std::filesystem::exists(path));
+}
