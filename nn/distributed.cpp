@@ -163,10 +163,6 @@ void transport_poke(void*) {}
 void transport_wait(void*) {}
 #endif
 
-void require_init(const char* what) {
-  TS_CHECK(g_group.initialized, "{}: call dist::init(argc, argv) first (at the top of main)", what);
-}
-
 }  // namespace
 
 // ---- the process group ----
@@ -211,17 +207,14 @@ void abort(const std::string& message, int exit_code) {
 // ---- collectives ----
 
 void barrier() {
-  require_init("dist::barrier");
   if (g_group.world_size > 1) transport_barrier();
 }
 
 void broadcast(Tensor& t, int root) {
-  require_init("dist::broadcast");
   if (g_group.world_size > 1) transport_broadcast(t.data(), t.numel() * static_cast<int64_t>(sizeof(scalar_t)), root);
 }
 
 std::string broadcast(const std::string& text, int root) {
-  require_init("dist::broadcast");
   if (g_group.world_size == 1) return text;
   int64_t size = static_cast<int64_t>(text.size());
   transport_broadcast(&size, sizeof size, root);
@@ -231,26 +224,20 @@ std::string broadcast(const std::string& text, int root) {
 }
 
 void all_reduce_sum(Tensor& t) {
-  require_init("dist::all_reduce_sum");
   if (g_group.world_size > 1) transport_all_reduce(t.data(), t.numel());
 }
 
 void all_reduce_sum(std::vector<double>& values) {
-  require_init("dist::all_reduce_sum");
   if (g_group.world_size > 1) transport_all_reduce(values.data(), static_cast<int64_t>(values.size()));
 }
 
 std::vector<std::string> all_gather(const std::string& mine) {
-  require_init("dist::all_gather");
   if (g_group.world_size == 1) return {mine};
   return transport_all_gather(mine);
 }
 
-void broadcast_parameters(nn::Module& module, int root) {
-  require_init("dist::broadcast_parameters");
-  if (g_group.world_size == 1) return;
-  std::vector<std::pair<std::string, Tensor>> tensors = module.named_parameters();
-  for (auto& named : module.named_buffers()) tensors.push_back(named);
+namespace {
+void broadcast_tensors(std::vector<std::pair<std::string, Tensor>> tensors, int root) {
   // every rank must hold the same architecture: compare the list of names and shapes first
   std::string layout;
   for (const auto& [name, t] : tensors) layout += fmt::format("{} {}\n", name, t.shape());
@@ -261,9 +248,21 @@ void broadcast_parameters(nn::Module& module, int root) {
              "every rank must build the same model", r, root);
   for (auto& [name, t] : tensors) broadcast(t, root);
 }
+}  // namespace
+
+void broadcast_parameters(nn::Module& module, int root) {
+  if (g_group.world_size == 1) return;
+  std::vector<std::pair<std::string, Tensor>> tensors = module.named_parameters();
+  for (auto& named : module.named_buffers()) tensors.push_back(named);
+  broadcast_tensors(std::move(tensors), root);
+}
+
+void broadcast_buffers(nn::Module& module, int root) {
+  if (g_group.world_size == 1) return;
+  broadcast_tensors(module.named_buffers(), root);
+}
 
 Tensor all_reduce(const Tensor& x) {
-  require_init("dist::all_reduce");
   Tensor out = x.detach().clone();  // contiguous, its own buffer
   all_reduce_sum(out);
   // y = Σ_r x_r on every rank; the objective is a sum over the ranks' losses, each seeing y through
@@ -325,7 +324,6 @@ Range shard_range(int64_t n, int rank, int world_size) {
 }
 
 double global_batch_weight(int64_t local_count) {
-  require_init("dist::global_batch_weight");
   if (g_group.world_size == 1) return 1.0;
   std::vector<double> total{static_cast<double>(local_count)};
   all_reduce_sum(total);
@@ -336,7 +334,6 @@ double global_batch_weight(int64_t local_count) {
 // ---- DistributedDataParallel ----
 
 DistributedDataParallel::DistributedDataParallel(nn::Module& module, const DdpOptions& options) {
-  require_init("DistributedDataParallel");
   TS_CHECK(options.bucket_cap_mb > 0, "DistributedDataParallel: bucket_cap_mb must be positive, got {}",
            options.bucket_cap_mb);
   std::vector<Tensor> parameters;

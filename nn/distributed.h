@@ -34,6 +34,7 @@
 // .grad() (so the optimizer skips it, as it would in one process). Tied weights are one
 // parameter (Module::parameters lists them once) and are sent once.
 //
+// Before init() (or without it: a library user's tests) everything is one process of world size 1.
 // Everything here works without MPI too: a build without Open MPI (or a program not started by
 // mpirun) is one process of world size 1, where every collective is the identity; started by
 // mpirun without MPI support, init() says how to get it. MPI is called only from the thread that
@@ -80,6 +81,9 @@ std::string broadcast(const std::string& text, int root = 0);
 // Copies rank root's parameters and buffers into every rank's module (start of training, after
 // a resume on rank 0 only, ...). Names and shapes must match.
 void broadcast_parameters(nn::Module& module, int root = 0);
+// Only the buffers (BatchNorm's running statistics, which each rank updates from its own shard):
+// before evaluating or saving, so that every rank holds rank root's, as the checkpoint will.
+void broadcast_buffers(nn::Module& module, int root = 0);
 
 // Differentiable sum over the ranks, out of place (torch.distributed.nn.functional.all_reduce):
 // every rank gets Σ_r x_r, and in the backward every rank's x receives Σ_r of the ranks' output
@@ -134,6 +138,7 @@ class DistributedDataParallel {
     double pack_seconds = 0;     // time the hooks spent copying gradients into buckets
   };
   const Stats& stats() const { return stats_; }
+  void reset_stats() { stats_ = Stats{}; }
   int num_buckets() const { return static_cast<int>(buckets_.size()); }
   // Which bucket each parameter (in Module::parameters order) landed in: for tests and docs.
   std::vector<int> bucket_of_parameters() const;

@@ -24,6 +24,7 @@
 #include "examples/attention_cnn/model.h"
 #include "examples/attention_cnn/run_report.h"
 #include "examples/attention_cnn/train.h"
+#include "nn/distributed.h"
 #include "examples/common/files.h"
 #include "examples/common/interrupt.h"
 
@@ -153,9 +154,20 @@ int main(int argc, char** argv) {
   explain_cmd->add_option("--steps", ig_steps, "points on the integrated-gradients path (Gauss-Legendre, 2 to 1000)");
 
   CLI11_PARSE(app, argc, argv);
+  // Under mpirun, `train` runs data-parallel (docs/distributed.md); one process otherwise.
+  try {
+    tessera::dist::init(argc, argv);
+  } catch (const Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  const bool distributed = tessera::dist::world_size() > 1;
   examples::install_stop_handlers(argc, argv);  // Ctrl-C: finish the step, write the checkpoint
   try {
     if (threads > 0) set_num_threads(threads);
+    TS_CHECK(!distributed || *train_cmd,
+             "{} runs as one process; under mpirun only `train` runs (data-parallel): start it without mpirun",
+             app.get_subcommands().front()->get_name());
     if (*train_cmd) {
       if (classic) config.widths = ModelConfig::classic_widths();
       config.attention = !no_attention;
@@ -183,12 +195,18 @@ int main(int argc, char** argv) {
       const std::filesystem::path parent = std::filesystem::path(checkpoint).parent_path();
       if (!parent.empty()) std::filesystem::create_directories(parent);
       std::shared_ptr<AttentionCNN> model = make_model(config, options.seed);
-      fmt::print(stderr, "model: widths {}, {} block(s) per stage, attention {}: {} parameters; {} threads\n",
-                 fmt::join(config.widths, ","), config.blocks_per_stage, config.attention ? "on" : "off",
-                 model->num_parameters(), get_num_threads());
+      if (tessera::dist::is_main())
+        fmt::print(stderr, "model: widths {}, {} block(s) per stage, attention {}: {} parameters; {} threads{}\n",
+                   fmt::join(config.widths, ","), config.blocks_per_stage, config.attention ? "on" : "off",
+                   model->num_parameters(), get_num_threads(),
+                   distributed ? fmt::format(" in each of {} ranks", tessera::dist::world_size()) : "");
       const auto start = std::chrono::steady_clock::now();
       const std::vector<EpochRecord> history = train(*model, train_set, test_set, options);
       examples::exit_if_stopped();  // stopped by Ctrl-C: train() wrote the checkpoint and said how to resume
+      if (!tessera::dist::is_main()) {  // the other ranks are done: rank 0 scores and writes the page
+        tessera::dist::finalize();
+        return 0;
+      }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       double training_seconds = 0;
       for (const EpochRecord& r : history) training_seconds += r.seconds;
@@ -229,12 +247,12 @@ int main(int argc, char** argv) {
       fmt::print("{}", format_completeness(explanations, class_names()));
       fmt::print("{} ({} images, {} KB)\n", explain_out, explanations.size(), svg.size() / 1024);
     }
-  } catch (const Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
   } catch (const std::exception& e) {
+    // under mpirun the other ranks cannot know: dist::abort ends the whole job with this message
+    if (distributed) tessera::dist::abort(fmt::format("error: {}", e.what()));
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }
+  tessera::dist::finalize();
   return 0;
 }

@@ -1,6 +1,8 @@
 // examples/attention_cnn/train.cpp — see train.h.
 #include "examples/attention_cnn/train.h"
 
+#include "nn/distributed.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -219,6 +221,23 @@ std::string format_confusion(const Evaluation& e, const std::vector<std::string>
   return out;
 }
 
+namespace {
+// Test accuracy with the images shared out among the ranks (one process: evaluate): each rank
+// scores its contiguous part and the counts are summed, so the figure is one process's.
+double test_accuracy(AttentionCNN& model, const LabeledImages& test_set) {
+  if (dist::world_size() == 1) return evaluate(model, test_set).accuracy;
+  const dist::Range mine = dist::shard_range(test_set.count);
+  LabeledImages part;
+  part.count = mine.size(), part.rows = test_set.rows, part.cols = test_set.cols;
+  const int64_t pixels = test_set.rows * test_set.cols;
+  part.pixels.assign(test_set.pixels.begin() + mine.begin * pixels, test_set.pixels.begin() + mine.end * pixels);
+  part.labels.assign(test_set.labels.begin() + mine.begin, test_set.labels.begin() + mine.end);
+  std::vector<double> correct{part.count > 0 ? evaluate(model, part).accuracy * static_cast<double>(part.count) : 0.0};
+  dist::all_reduce_sum(correct);
+  return correct[0] / static_cast<double>(test_set.count);
+}
+}  // namespace
+
 std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_set, const LabeledImages& test_set,
                                const TrainOptions& options) {
   options.validate();
@@ -251,18 +270,36 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
       fail("train: {}: the training record is damaged ({})", options.checkpoint, e.what());
     }
     resume_point = examples::MidEpoch::from_training_record(file.metadata.at("training"));
-    if (options.progress) fmt::print(stderr, "{}\n", resume_point.resuming_message(options.checkpoint, first_epoch - 1));
+    if (options.progress && dist::is_main())
+      fmt::print(stderr, "{}\n", resume_point.resuming_message(options.checkpoint, first_epoch - 1));
   }
+
+  // Data parallelism (nn/distributed.h, docs/distributed.md; in one process none of this does
+  // anything): every rank starts from rank 0's weights, builds the same global batches (with the
+  // same augmentation) and trains on its rows of each; the gradients are averaged; rank 0 alone
+  // prints and writes. BatchNorm normalises each rank's rows with their own statistics.
+  const bool distributed = dist::world_size() > 1, main_rank = dist::is_main();
+  const bool progress = options.progress && main_rank;
+  dist::broadcast_parameters(model);
+  dist::DistributedDataParallel ddp(model);
+  auto stop_requested = [&] {  // Ctrl-C / SIGTERM on any rank: all ranks stop after the same step
+    bool stop = examples::stop_signal() != 0;
+    if (!distributed) return stop;
+    std::vector<double> any{stop ? 1.0 : 0.0};
+    dist::all_reduce_sum(any);
+    return any[0] > 0;
+  };
 
   const nn::CrossEntropyOptions loss_options{.label_smoothing = options.label_smoothing};
   for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     // Every random choice of the epoch derives from (seed, epoch): resuming replays it exactly.
     Generator generator(epoch_seed(options.seed, epoch));
-    manual_seed(epoch_seed(options.seed, epoch) ^ 0xA5A5A5A5A5A5A5A5ULL);  // any layer's own randomness
+    manual_seed((epoch_seed(options.seed, epoch) ^ 0xA5A5A5A5A5A5A5A5ULL) +  // any layer's own randomness,
+                0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(dist::rank()));     // a stream per rank
     const std::vector<std::vector<int64_t>> batches = epoch_batches(n, options.batch_size, generator);
     model.train();
     std::unique_ptr<examples::ProgressBar> bar;
-    if (options.progress)
+    if (progress)
       bar = std::make_unique<examples::ProgressBar>(fmt::format("epoch {}/{}", epoch, options.epochs), n, "img");
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0, seconds_before = 0;
@@ -277,17 +314,41 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
     for (auto next = batches.begin() + step; next != batches.end(); ++next) {
       const std::vector<int64_t>& indices = *next;
       ++step;
-      const Batch batch = make_batch(train_set, indices, &options.augment, &generator);
-      const Tensor logits = model.forward(batch.images);  // [B, classes]
-      const Tensor loss = nn::cross_entropy(logits, batch.labels, loss_options);
-      const double value = loss.item();
+      const Batch global = make_batch(train_set, indices, &options.augment, &generator);
+      // this rank's rows of the global batch (in one process, all of it)
+      const dist::Range rows = dist::shard_range(global.labels.numel());
+      Batch shard;
+      if (distributed) {
+        shard.images = narrow(global.images, 0, rows.begin, rows.size());
+        shard.labels = IndexTensor(std::vector<int64_t>(global.labels.values().begin() + rows.begin,
+                                                        global.labels.values().begin() + rows.end));
+      }
+      const Batch& batch = distributed ? shard : global;
+      Tensor loss;
+      int64_t step_correct = 0;
+      if (rows.size() > 0) {
+        const Tensor logits = model.forward(batch.images);  // [B, classes]
+        loss = nn::cross_entropy(logits, batch.labels, loss_options);
+        const std::vector<int64_t> predicted = argmax_rows(logits);
+        for (size_t i = 0; i < predicted.size(); ++i) step_correct += predicted[i] == batch.labels.data()[i];
+      }
+      double value = loss.defined() ? loss.item() : 0;
+      double weight = 1;  // this rank's share of the global batch (docs/distributed.md)
+      if (distributed) {  // one all-reduce: the global mean loss, the batch size, the correct answers
+        std::vector<double> sums{value * static_cast<double>(rows.size()), static_cast<double>(rows.size()),
+                                 static_cast<double>(step_correct)};
+        dist::all_reduce_sum(sums);
+        value = sums[0] / sums[1];
+        weight = static_cast<double>(dist::world_size()) * static_cast<double>(rows.size()) / sums[1];
+        step_correct = static_cast<int64_t>(sums[2]);
+      }
       TS_CHECK(std::isfinite(value),
                "train: the loss became {} at epoch {}, step {}; lower --lr (the last checkpoint is kept)", value, epoch,
                step);
-      const std::vector<int64_t> predicted = argmax_rows(logits);
-      for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == batch.labels.data()[i];
+      correct += step_correct;
       opt.optimizer->zero_grad();
-      loss.backward();
+      if (loss.defined()) (distributed ? loss * static_cast<scalar_t>(weight) : loss).backward();
+      ddp.synchronize_gradients();  // the average over the ranks (nothing to do in one process)
       opt.optimizer->step();
       opt.schedule->step();
       const int64_t b = static_cast<int64_t>(indices.size());
@@ -297,12 +358,13 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
         bar->update(seen, {{"loss", loss_sum / static_cast<double>(seen)},
                            {"acc", 100.0 * static_cast<double>(correct) / static_cast<double>(seen)},
                            {"lr", opt.schedule->get_last_lr()}});
-      if (examples::stop_signal() && !options.checkpoint.empty()) {  // Ctrl-C: checkpoint this step, stop
+      if (stop_requested() && !options.checkpoint.empty()) {  // Ctrl-C: checkpoint this step, stop
         if (bar) bar->finish();
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         examples::MidEpoch mid{epoch, step, seconds_before + seconds,
                                {loss_sum, static_cast<double>(seen), static_cast<double>(correct)}, {}};
         mid.capture({&generator, &default_generator()});
+        if (!main_rank) return history;
         save_checkpoint(options.checkpoint, model, opt, options, epoch - 1, history, mid);
         fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), (epoch - 1) * steps_per_epoch + step,
                                                          epoch, step, steps_per_epoch, options.checkpoint));
@@ -316,17 +378,25 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
     record.images_per_second = static_cast<double>(seen) / record.seconds;
     record.train_loss = loss_sum / static_cast<double>(seen);
     record.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
-    if (options.evaluate_each_epoch && test_set.count > 0) record.test_accuracy = evaluate(model, test_set).accuracy;
+    dist::broadcast_buffers(model);  // rank 0's running statistics, the ones the checkpoint keeps, everywhere
+    if (options.evaluate_each_epoch && test_set.count > 0) record.test_accuracy = test_accuracy(model, test_set);
     history.push_back(record);
-    if (options.progress) {
+    if (progress && distributed)
+      fmt::print(stderr, "  {} ranks: {:.2f} MB of gradients all-reduced per step in {} bucket(s); rank 0 waited {:.2f} s "
+                 "for them this epoch ({:.1f} % of the epoch)\n", dist::world_size(), ddp.stats().bytes_per_step / 1e6,
+                 ddp.num_buckets(), ddp.stats().wait_seconds, 100 * ddp.stats().wait_seconds / record.seconds);
+    ddp.reset_stats();
+    const bool stop = stop_requested();
+    if (progress) {
       fmt::print(stderr, "epoch {}: loss {:.4f}, train accuracy {:.2f}%", epoch, record.train_loss,
                  100 * record.train_accuracy);
       if (record.test_accuracy >= 0) fmt::print(stderr, ", test accuracy {:.2f}%", 100 * record.test_accuracy);
       fmt::print(stderr, ", {:.1f} s, {:.0f} images/s\n", record.seconds, record.images_per_second);
     }
-    if (!options.checkpoint.empty()) save_checkpoint(options.checkpoint, model, opt, options, epoch, history);
-    if (examples::stop_signal() && !options.checkpoint.empty()) {
-      fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), epoch * steps_per_epoch, epoch,
+    if (main_rank && !options.checkpoint.empty()) save_checkpoint(options.checkpoint, model, opt, options, epoch, history);
+    if (stop && !options.checkpoint.empty()) {
+      if (main_rank)
+        fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), epoch * steps_per_epoch, epoch,
                                                        steps_per_epoch, steps_per_epoch, options.checkpoint));
       return history;
     }

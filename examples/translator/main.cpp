@@ -35,6 +35,7 @@
 #include "examples/translator/heads.h"
 #include "examples/translator/run_report.h"
 #include "examples/translator/train.h"
+#include "nn/distributed.h"
 
 using namespace tessera;
 using namespace translator;
@@ -167,15 +168,19 @@ Trained run_train(Options& o) {
   const Dataset train_set = make_dataset(corpus.train, t.source_vocab, t.target_vocab, o.model.max_length, &dropped);
   const Dataset valid_set = make_dataset(corpus.valid, t.source_vocab, t.target_vocab, o.model.max_length);
   t.test = make_dataset(corpus.test, t.source_vocab, t.target_vocab, o.model.max_length);
-  fmt::print(stderr, "data '{}': {} training pairs ({} too long, dropped), {} validation, {} test; vocabularies {} / {}\n",
+  const bool main_rank = tessera::dist::is_main();  // under mpirun, rank 0 alone speaks
+  if (main_rank)
+    fmt::print(stderr, "data '{}': {} training pairs ({} too long, dropped), {} validation, {} test; vocabularies {} / {}\n",
              o.data, train_set.size(), dropped, valid_set.size(), t.test.size(), t.source_vocab.size(),
              t.target_vocab.size());
 
   manual_seed(o.train.seed);  // the initial weights
   t.model = std::make_shared<TranslatorModel>(o.model);
-  fmt::print(stderr, "model: d_model {}, {} heads, {}+{} layers, ffn {}, {} parameters\n", o.model.d_model,
-             o.model.nhead, o.model.encoder_layers, o.model.decoder_layers, o.model.dim_feedforward,
-             t.model->num_parameters());
+  if (main_rank)
+    fmt::print(stderr, "model: d_model {}, {} heads, {}+{} layers, ffn {}, {} parameters, {} threads{}\n",
+               o.model.d_model, o.model.nhead, o.model.encoder_layers, o.model.decoder_layers, o.model.dim_feedforward,
+               t.model->num_parameters(), get_num_threads(),
+               tessera::dist::world_size() > 1 ? fmt::format(" in each of {} ranks", tessera::dist::world_size()) : "");
   std::filesystem::create_directories(o.out);
   o.train.checkpoint = checkpoint_path(o);
   o.train.curve_svg = (std::filesystem::path(o.out) / "training_curve.svg").string();
@@ -184,7 +189,7 @@ Trained run_train(Options& o) {
   t.history = train(*t.model, t.source_vocab, t.target_vocab, train_set, valid_set, o.train);
   examples::exit_if_stopped();  // stopped by Ctrl-C: train() wrote the checkpoint and said how to resume
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print(stderr, "trained in {:.1f} s; checkpoint {}\n", seconds, o.train.checkpoint);
+  if (main_rank) fmt::print(stderr, "trained in {:.1f} s; checkpoint {}\n", seconds, o.train.checkpoint);
   return t;
 }
 
@@ -536,9 +541,20 @@ int main(int argc, char** argv) {
                                                         "the part after the tab)")->required();
 
   CLI11_PARSE(app, argc, argv);
+  // Under mpirun, `train` runs data-parallel (docs/distributed.md); one process otherwise.
+  try {
+    tessera::dist::init(argc, argv);
+  } catch (const Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  const bool distributed = tessera::dist::world_size() > 1;
   examples::install_stop_handlers(argc, argv);  // Ctrl-C: finish the step, write the checkpoint
   try {
     if (threads > 0) set_num_threads(threads);
+    TS_CHECK(!distributed || *train_cmd,
+             "{} runs as one process; under mpirun only `train` runs (data-parallel): start it without mpirun",
+             app.get_subcommands().front()->get_name());
     if (*demo) {
       if (o.out == "runs/translator") o.out = "runs/demo";
       o.data = "bundled";
@@ -566,6 +582,10 @@ int main(int argc, char** argv) {
     } else if (*train_cmd) {
       apply_real_data_defaults(*train_cmd, o);
       Trained t = run_train(o);
+      if (!tessera::dist::is_main()) {  // the other ranks are done: rank 0 scores and writes the page
+        tessera::dist::finalize();
+        return 0;
+      }
       if (!t.test.size()) {
         fmt::print("no test sentences: no test score and no report\n");
       } else {
@@ -676,12 +696,12 @@ int main(int argc, char** argv) {
         fmt::print("{}: {} pairs\n", path, pairs->size());
       }
     }
-  } catch (const Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
   } catch (const std::exception& e) {
+    // under mpirun the other ranks cannot know: dist::abort ends the whole job with this message
+    if (distributed) tessera::dist::abort(fmt::format("error: {}", e.what()));
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }
+  tessera::dist::finalize();
   return 0;
 }

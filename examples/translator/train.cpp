@@ -17,6 +17,7 @@
 #include "examples/common/interrupt.h"
 #include "examples/common/resume.h"
 #include "examples/translator/batching.h"
+#include "nn/distributed.h"
 #include "examples/translator/bleu.h"
 #include "examples/translator/decode.h"
 #include "nn/loss.h"
@@ -189,6 +190,44 @@ double evaluate_bleu(TranslatorModel& model, const Vocab& target_vocab, const Da
   return score;
 }
 
+namespace {
+// Validation BLEU with the sentences shared out among the ranks (one process: evaluate_bleu): each
+// rank translates its contiguous part, the translations are gathered in order, and every rank
+// scores all of them, so the score is one process's.
+double validation_bleu(TranslatorModel& model, const Vocab& target_vocab, const Dataset& data, size_t max_sentences) {
+  if (dist::world_size() == 1) return evaluate_bleu(model, target_vocab, data, 1, max_sentences);
+  const size_t n = max_sentences > 0 ? std::min(max_sentences, data.size()) : data.size();
+  const dist::Range mine = dist::shard_range(static_cast<int64_t>(n));
+  Dataset part;
+  const auto b = static_cast<size_t>(mine.begin), e = static_cast<size_t>(mine.end);
+  part.source_ids.assign(data.source_ids.begin() + b, data.source_ids.begin() + e);
+  part.target_tokens.assign(data.target_tokens.begin() + b, data.target_tokens.begin() + e);
+  std::vector<std::vector<std::string>> mine_hyps;
+  if (part.size() > 0) evaluate_bleu(model, target_vocab, part, 1, 0, &mine_hyps);
+  // sentences separated by \x1e, tokens by \x1f (neither occurs in a token)
+  std::string packed;
+  for (const auto& sentence : mine_hyps) {
+    for (size_t t = 0; t < sentence.size(); ++t) packed += (t ? "\x1f" : "") + sentence[t];
+    packed += '\x1e';
+  }
+  std::vector<std::vector<std::string>> hyps;
+  for (const std::string& from_rank : dist::all_gather(packed)) {
+    size_t start = 0;
+    for (size_t end; (end = from_rank.find('\x1e', start)) != std::string::npos; start = end + 1) {
+      std::vector<std::string> sentence;
+      const std::string text = from_rank.substr(start, end - start);
+      for (size_t a = 0, z; a <= text.size() && !text.empty(); a = z + 1) {
+        z = std::min(text.find('\x1f', a), text.size());
+        sentence.push_back(text.substr(a, z - a));
+      }
+      hyps.push_back(std::move(sentence));
+    }
+  }
+  const std::vector<std::vector<std::string>> refs(data.target_tokens.begin(), data.target_tokens.begin() + n);
+  return corpus_bleu(hyps, refs).score;
+}
+}  // namespace
+
 std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab, const Vocab& target_vocab,
                                const Dataset& train_set, const Dataset& valid_set, const TrainOptions& options) {
   TS_CHECK(train_set.size() > 0, "train: the training set is empty");
@@ -213,18 +252,36 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     first_epoch = training.at("epoch").get<int64_t>() + 1;
     history = history_from_json(training.at("history"));
     resume_point = examples::MidEpoch::from_training_record(file.metadata.at("training"));
-    if (options.progress) fmt::print(stderr, "{}\n", resume_point.resuming_message(options.checkpoint, first_epoch - 1));
+    if (options.progress && dist::is_main())
+      fmt::print(stderr, "{}\n", resume_point.resuming_message(options.checkpoint, first_epoch - 1));
   }
+
+  // Data parallelism (nn/distributed.h, docs/distributed.md; in one process none of this does
+  // anything): every rank starts from rank 0's weights and walks the same global batches, trains
+  // on its rows of each, and the gradients are averaged; rank 0 alone prints and writes.
+  const bool distributed = dist::world_size() > 1, main_rank = dist::is_main();
+  const bool progress = options.progress && main_rank;
+  dist::broadcast_parameters(model);
+  dist::DistributedDataParallel ddp(model);
+  auto stop_requested = [&] {  // Ctrl-C / SIGTERM on any rank: all ranks stop after the same step
+    bool stop = examples::stop_signal() != 0;
+    if (!distributed) return stop;
+    std::vector<double> any{stop ? 1.0 : 0.0};
+    dist::all_reduce_sum(any);
+    return any[0] > 0;
+  };
 
   const nn::CrossEntropyOptions loss_options{.ignore_index = 0, .label_smoothing = options.label_smoothing};
   for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
-    // Every random choice of the epoch (batch order, dropout) derives from (seed, epoch).
-    manual_seed(options.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    // Every random choice of the epoch (batch order, dropout) derives from (seed, epoch); each rank
+    // draws its own dropout masks (rank 0's stream is the one-process run's).
+    manual_seed(options.seed * 1000003ULL + static_cast<uint64_t>(epoch) +
+                0x9E3779B97F4A7C15ull * static_cast<uint64_t>(dist::rank()));
     const std::vector<Batch> batches =
         make_batches(train_set.source_ids, train_set.target_ids, options.batch_size, true, options.seed, epoch);
     model.train();
     std::optional<examples::ProgressBar> bar;
-    if (options.progress)
+    if (progress)
       bar.emplace(fmt::format("epoch {}/{}", epoch, options.epochs), static_cast<int64_t>(batches.size()), "batches");
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0, seconds_before = 0;
@@ -236,33 +293,50 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     }
     const auto steps_per_epoch = static_cast<int64_t>(batches.size());
     for (auto next = batches.begin() + step; next != batches.end(); ++next) {
-      const Batch& batch = *next;
+      const Batch& global = *next;
       ++step;
-      const Tensor source_mask = non_padding_mask(batch.source);
-      const Tensor logits = model.forward(batch.source, source_mask, batch.target_input, Tensor());  // [B, T, V]
-      const int64_t v = logits.shape()[2];
-      const Tensor loss = nn::cross_entropy(reshape(logits, Shape{-1, v}),
-                                            batch.target_output.reshape(Shape{batch.target_output.numel()}), loss_options);
-      const double value = loss.item();
+      // this rank's rows of the global batch (in one process, all of it)
+      const dist::Range rows = dist::shard_range(global.size());
+      const Batch shard = distributed ? slice_rows(global, rows.begin, rows.end) : Batch();
+      const Batch& batch = distributed ? shard : global;
+      Tensor loss;
+      if (batch.size() > 0) {
+        const Tensor source_mask = non_padding_mask(batch.source);
+        const Tensor logits = model.forward(batch.source, source_mask, batch.target_input, Tensor());  // [B, T, V]
+        const int64_t v = logits.shape()[2];
+        loss = nn::cross_entropy(reshape(logits, Shape{-1, v}),
+                                 batch.target_output.reshape(Shape{batch.target_output.numel()}), loss_options);
+      }
+      double value = loss.defined() ? loss.item() : 0;
+      double weight = 1;  // this rank's share of the global batch's tokens (docs/distributed.md)
+      if (distributed) {  // one all-reduce: the global mean loss and the token count
+        std::vector<double> sums{value * static_cast<double>(batch.num_target_tokens),
+                                 static_cast<double>(batch.num_target_tokens)};
+        dist::all_reduce_sum(sums);
+        value = sums[0] / sums[1];
+        weight = static_cast<double>(dist::world_size()) * static_cast<double>(batch.num_target_tokens) / sums[1];
+      }
       TS_CHECK(std::isfinite(value),
                "train: the loss became {} at epoch {}, step {}; lower --lr or raise --warmup (the last checkpoint "
                "is kept)", value, epoch, step);
       opt.adam.zero_grad();
-      loss.backward();
+      if (loss.defined()) (distributed ? loss * static_cast<scalar_t>(weight) : loss).backward();
+      ddp.synchronize_gradients();  // the average over the ranks (nothing to do in one process)
       if (options.clip_norm > 0) nn::utils::clip_grad_norm_(model.parameters(), options.clip_norm);
       opt.adam.step();
       opt.schedule.step();
-      loss_sum += value * static_cast<double>(batch.num_target_tokens);
-      tokens += batch.num_target_tokens;
+      loss_sum += value * static_cast<double>(global.num_target_tokens);
+      tokens += global.num_target_tokens;
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (bar)
         bar->update(step, {{"loss", loss_sum / static_cast<double>(tokens)},
                            {"tok/s", static_cast<double>(tokens) / std::max(seconds, 1e-9)},
                            {"lr", opt.schedule.get_last_lr()}});
-      if (examples::stop_signal() && !options.checkpoint.empty()) {  // Ctrl-C: checkpoint this step, stop
+      if (stop_requested() && !options.checkpoint.empty()) {  // Ctrl-C: checkpoint this step, stop
         if (bar) bar->finish();
         examples::MidEpoch mid{epoch, step, seconds_before + seconds, {loss_sum, static_cast<double>(tokens)}, {}};
         mid.capture({&default_generator()});
+        if (!main_rank) return history;
         save_checkpoint(options.checkpoint, model, source_vocab, target_vocab, opt, options, epoch - 1, history, mid);
         fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), (epoch - 1) * steps_per_epoch + step,
                                                          epoch, step, steps_per_epoch, options.checkpoint));
@@ -272,19 +346,26 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     if (bar) bar->finish();
     const double seconds =
         seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double bleu = valid_set.size() > 0
-                            ? evaluate_bleu(model, target_vocab, valid_set, 1, static_cast<size_t>(options.eval_sentences))
-                            : 0;
+    const double bleu =
+        valid_set.size() > 0 ? validation_bleu(model, target_vocab, valid_set, static_cast<size_t>(options.eval_sentences))
+                             : 0;
     history.push_back({epoch, loss_sum / static_cast<double>(tokens), bleu, seconds,
                        static_cast<double>(tokens) / seconds});
-    if (options.progress)
+    if (progress)
       fmt::print(stderr, "epoch {}: loss {:.4f}, validation BLEU {:.2f}, {:.1f} s, {:.0f} target tokens/s\n", epoch,
                  history.back().train_loss, bleu, seconds, history.back().tokens_per_second);
-    if (!options.checkpoint.empty())
+    if (progress && distributed)
+      fmt::print(stderr, "  {} ranks: {:.2f} MB of gradients all-reduced per step in {} bucket(s); rank 0 waited {:.2f} s "
+                 "for them this epoch ({:.1f} % of the epoch)\n", dist::world_size(), ddp.stats().bytes_per_step / 1e6,
+                 ddp.num_buckets(), ddp.stats().wait_seconds, 100 * ddp.stats().wait_seconds / seconds);
+    ddp.reset_stats();
+    const bool stop = stop_requested();
+    if (main_rank && !options.checkpoint.empty())
       save_checkpoint(options.checkpoint, model, source_vocab, target_vocab, opt, options, epoch, history);
-    if (!options.curve_svg.empty()) write_curve(options.curve_svg, history);
-    if (examples::stop_signal() && !options.checkpoint.empty()) {
-      fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), epoch * steps_per_epoch, epoch,
+    if (main_rank && !options.curve_svg.empty()) write_curve(options.curve_svg, history);
+    if (stop && !options.checkpoint.empty()) {
+      if (main_rank)
+        fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), epoch * steps_per_epoch, epoch,
                                                        steps_per_epoch, steps_per_epoch, options.checkpoint));
       return history;
     }
