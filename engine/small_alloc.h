@@ -57,7 +57,7 @@ struct SmallAllocator {
   void deallocate(T* p, size_t n) noexcept {
     const size_t bytes = n * sizeof(T);
     if (bytes <= kSmallMax && alignof(T) <= kSmallAlign) small_free(p, bytes);
-    else ::operator delete(p, bytes, std::align_val_t(alignof(T)));
+    else ::operator delete(p, std::align_val_t(alignof(T)));  // unsized: clang < 19 declares no sized delete by default
   }
   template <class U>
   bool operator==(const SmallAllocator<U>&) const noexcept { return true; }

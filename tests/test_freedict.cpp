@@ -91,15 +91,8 @@ TEST_CASE("freedict: extraction from a small dictionary written here") {
   gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
   gzclose(gz);
   // Offsets 17 ("R") and 17 + len(entry1), in dictd base64.
-  const auto encode = [](uint64_t v) {
-    const std::string digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    do {
-      out.insert(out.begin(), digits[v % 64]);
-      v /= 64;
-    } while (v > 0);
-    return out;
-  };
+  const auto encode = encode_dictd_number;
+  for (const uint64_t v : {0ull, 17ull, 64ull, 262144ull, (1ull << 60) - 1}) CHECK(decode_dictd_number(encode(v)) == v);
   const uint64_t offset2 = 17 + entry1.size();
   examples::write_file_atomically(
       index_path, "00databaseinfo\tA\tR\nwhat was that noise\tR\t" + encode(entry1.size()) + "\nnoise\tR\t" +

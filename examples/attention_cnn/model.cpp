@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "examples/common/json_fields.h"
 #include "nn/pooling.h"
 
 namespace attention_cnn {
@@ -20,12 +21,16 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   ModelConfig c;
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
-    c.in_channels = j.at("in_channels").get<int64_t>();
-    c.image_size = j.at("image_size").get<int64_t>();
-    c.widths = j.at("widths").get<std::vector<int64_t>>();
-    c.blocks_per_stage = j.at("blocks_per_stage").get<int64_t>();
+    c.in_channels = examples::json_int64(j.at("in_channels"));
+    c.image_size = examples::json_int64(j.at("image_size"));
+    const nlohmann::json& widths = j.at("widths");
+    if (!widths.is_array())
+      throw nlohmann::json::type_error::create(302, "\"widths\" must be an array of integers", &widths);
+    c.widths.clear();
+    for (const nlohmann::json& w : widths) c.widths.push_back(examples::json_int64(w));
+    c.blocks_per_stage = examples::json_int64(j.at("blocks_per_stage"));
     c.attention = j.at("attention").get<bool>();
-    c.num_classes = j.at("num_classes").get<int64_t>();
+    c.num_classes = examples::json_int64(j.at("num_classes"));
   } catch (const nlohmann::json::exception& e) {
     fail("model config: not a valid attention_cnn config ({})", e.what());
   }
@@ -49,7 +54,7 @@ void ModelConfig::validate() const {
 
 int64_t ModelConfig::final_size() const {
   int64_t size = image_size;
-  for (size_t stage = 1; stage < widths.size(); ++stage) size = (size + 1) / 2;  // 3x3, stride 2, pad 1
+  for (size_t stage = 1; stage < widths.size(); ++stage) size = size / 2 + size % 2;  // 3x3, stride 2, pad 1 (not (size + 1) / 2: INT64_MAX)
   return size;
 }
 

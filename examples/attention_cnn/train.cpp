@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "examples/common/json_fields.h"
 #include "examples/common/interrupt.h"
 #include "examples/common/progress.h"
 #include "examples/common/resume.h"
@@ -47,9 +48,9 @@ nlohmann::json history_json(const std::vector<EpochRecord>& history) {
 std::vector<EpochRecord> history_from_json(const nlohmann::json& h) {
   std::vector<EpochRecord> out;
   for (const auto& r : h)
-    out.push_back({r.at("epoch").get<int64_t>(), r.at("train_loss").get<double>(), r.at("train_accuracy").get<double>(),
-                   r.at("test_accuracy").get<double>(), r.at("seconds").get<double>(),
-                   r.at("images_per_second").get<double>()});
+    out.push_back({examples::json_int64(r.at("epoch")), r.at("train_loss").get<double>(),
+                   r.at("train_accuracy").get<double>(), r.at("test_accuracy").get<double>(),
+                   r.at("seconds").get<double>(), r.at("images_per_second").get<double>()});
   return out;
 }
 
@@ -119,17 +120,17 @@ TrainOptions TrainOptions::from_json(const std::string& text) {
   TrainOptions o;
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
-    o.epochs = j.at("epochs").get<int64_t>();
-    o.batch_size = j.at("batch_size").get<int64_t>();
+    o.epochs = examples::json_int64(j.at("epochs"));
+    o.batch_size = examples::json_int64(j.at("batch_size"));
     o.optimizer = j.at("optimizer").get<std::string>();
     o.lr = j.at("lr").get<double>();
     o.weight_decay = j.at("weight_decay").get<double>();
     o.warmup_fraction = j.at("warmup_fraction").get<double>();
     o.label_smoothing = j.at("label_smoothing").get<double>();
     o.augment.flip = j.at("flip").get<bool>();
-    o.augment.crop_padding = j.at("crop_padding").get<int64_t>();
-    o.seed = j.at("seed").get<uint64_t>();
-    o.train_limit = j.at("train_limit").get<int64_t>();
+    o.augment.crop_padding = examples::json_int64(j.at("crop_padding"));
+    o.seed = examples::json_uint64(j.at("seed"));
+    o.train_limit = examples::json_int64(j.at("train_limit"));
   } catch (const nlohmann::json::exception& e) {
     fail("training options: not valid attention_cnn settings ({})", e.what());
   }
@@ -263,11 +264,11 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
     opt.optimizer->load_state_dict(with_prefix(file.tensors, "optimizer."));
     opt.schedule->load_state_dict(with_prefix(file.tensors, "scheduler."));
     try {
-      const nlohmann::json training = nlohmann::json::parse(file.metadata.at("training"));
-      first_epoch = training.at("epoch").get<int64_t>() + 1;
-      history = history_from_json(training.at("history"));
-    } catch (const nlohmann::json::exception& e) {
-      fail("train: {}: the training record is damaged ({})", options.checkpoint, e.what());
+      TrainingRecord record = training_record_from_json(file.metadata.at("training"));
+      first_epoch = record.epoch + 1;
+      history = std::move(record.history);
+    } catch (const Error& e) {
+      fail("train: {}: {}", options.checkpoint, e.what());
     }
     resume_point = examples::MidEpoch::from_training_record(file.metadata.at("training"));
     if (options.progress && dist::is_main())
@@ -412,12 +413,12 @@ Checkpoint load_checkpoint(const std::string& path) {
   Checkpoint c;
   c.config = ModelConfig::from_json(file.metadata.at("config"));
   try {
-    const nlohmann::json training = nlohmann::json::parse(file.metadata.at("training"));
-    c.epoch = training.at("epoch").get<int64_t>();
-    c.options = TrainOptions::from_json(training.at("options").dump());
-    c.history = history_from_json(training.at("history"));
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: the training record is damaged ({})", path, e.what());
+    TrainingRecord record = training_record_from_json(file.metadata.at("training"));
+    c.epoch = record.epoch;
+    c.options = std::move(record.options);
+    c.history = std::move(record.history);
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
   }
   c.model = std::make_shared<AttentionCNN>(c.config);
   try {

@@ -82,6 +82,15 @@ double one_cycle_factor(int64_t step, int64_t total_steps, double warmup_fractio
 std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_set, const LabeledImages& test_set,
                                const TrainOptions& options);
 
+// A checkpoint's "training" metadata: the epochs completed, the run's options and the per-epoch
+// history. Throws tessera::Error saying which field is missing or wrong.
+struct TrainingRecord {
+  int64_t epoch = 0;
+  TrainOptions options;
+  std::vector<EpochRecord> history;
+};
+TrainingRecord training_record_from_json(const std::string& json);
+
 struct Checkpoint {
   ModelConfig config;
   TrainOptions options;

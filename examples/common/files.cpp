@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -99,30 +100,76 @@ std::string read_file(const std::string& path) {
   return contents;
 }
 
+namespace {
+
+// Inflates gzip members into `out`; returns what is wrong ("" when nothing is).
+std::string inflate_gzip_members(std::string_view bytes, std::string& out) {
+  const auto has_magic = [](std::string_view b) {
+    return b.size() >= 2 && static_cast<unsigned char>(b[0]) == 0x1f && static_cast<unsigned char>(b[1]) == 0x8b;
+  };
+  if (!has_magic(bytes)) {
+    out.assign(bytes);  // no gzip header: the bytes as they are (zlib's transparent mode)
+    return "";
+  }
+  z_stream stream{};
+  if (inflateInit2(&stream, 15 + 16) != Z_OK) return "zlib could not start inflating";  // 16: gzip only
+  std::vector<char> buffer(1 << 16);
+  size_t offset = 0;  // of the current member's first byte
+  std::string problem;
+  while (problem.empty() && offset < bytes.size()) {
+    const std::string_view member = bytes.substr(offset);
+    if (offset > 0 && !has_magic(member)) {
+      problem = fmt::format("{} bytes after the end of the gzip stream at byte {}", member.size(), offset);
+      break;
+    }
+    inflateReset(&stream);
+    // zlib takes unsigned sizes: feed at most 1 GiB at a time
+    size_t fed = 0;
+    int status = Z_OK;
+    while (status == Z_OK) {
+      if (stream.avail_in == 0 && fed < member.size()) {
+        const size_t chunk = std::min<size_t>(member.size() - fed, size_t{1} << 30);
+        stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(member.data() + fed));
+        stream.avail_in = static_cast<uInt>(chunk);
+        fed += chunk;
+      }
+      stream.next_out = reinterpret_cast<Bytef*>(buffer.data());
+      stream.avail_out = static_cast<uInt>(buffer.size());
+      status = inflate(&stream, Z_NO_FLUSH);
+      out.append(buffer.data(), buffer.size() - stream.avail_out);
+      if (status == Z_BUF_ERROR && stream.avail_in == 0 && fed == member.size()) {
+        problem = fmt::format("the compressed stream is truncated after {} bytes", offset + fed);
+      } else if (status == Z_BUF_ERROR) {
+        status = Z_OK;  // no progress possible with this output buffer yet: go on
+      } else if (status != Z_OK && status != Z_STREAM_END) {
+        problem = fmt::format("{} (zlib error {} near compressed byte {})", stream.msg ? stream.msg : "invalid data",
+                              status, offset + fed - stream.avail_in);
+      }
+    }
+    offset += fed - stream.avail_in;
+  }
+  inflateEnd(&stream);
+  return problem;
+}
+
+}  // namespace
+
+std::string inflate_gzip(std::string_view bytes, const std::string& source) {
+  std::string out;
+  const std::string problem = inflate_gzip_members(bytes, out);
+  if (!problem.empty()) tessera::fail("inflate_gzip: {} is damaged: {}", source, problem);
+  return out;
+}
+
 std::string read_gzip_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
     tessera::fail("read_gzip_file: cannot open '{}': {}", path,
                   std::filesystem::exists(path, ec) ? "not a regular file" : "No such file or directory");
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (!file) tessera::fail("read_gzip_file: cannot open '{}': {}", path, errno_text(errno));
-  std::string contents;
-  std::vector<char> buffer(1 << 20);
-  while (true) {
-    const int got = gzread(file, buffer.data(), static_cast<unsigned>(buffer.size()));
-    if (got < 0) {
-      int code = 0;
-      const std::string message = gzerror(file, &code);
-      gzclose(file);
-      tessera::fail("read_gzip_file: '{}' is damaged: {}", path, message);
-    }
-    if (got == 0) break;
-    contents.append(buffer.data(), static_cast<size_t>(got));
-  }
-  const int closed = gzclose(file);
-  TS_CHECK(closed == Z_OK, "read_gzip_file: '{}' is damaged: the compressed stream does not end cleanly (zlib error {})",
-           path, closed);
-  return contents;
+  std::string out;
+  const std::string problem = inflate_gzip_members(read_file(path), out);
+  if (!problem.empty()) tessera::fail("read_gzip_file: '{}' is damaged: {}", path, problem);
+  return out;
 }
 
 }  // namespace examples

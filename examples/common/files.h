@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace examples {
 
@@ -22,5 +23,11 @@ std::string read_file(const std::string& path);
 // header field); a file without a gzip header is returned as it is (zlib's transparent mode).
 // Throws tessera::Error naming the path when it is missing or the compressed data is damaged.
 std::string read_gzip_file(const std::string& path);
+
+// The same for bytes already in memory (read_gzip_file is read_file + this): one or more gzip
+// members inflated and concatenated, or the bytes as they are when they do not start with the
+// gzip magic 1f 8b. A damaged or truncated stream, or bytes after the last member, throw
+// tessera::Error naming `source` and the compressed offset.
+std::string inflate_gzip(std::string_view bytes, const std::string& source);
 
 }  // namespace examples

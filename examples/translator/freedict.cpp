@@ -43,12 +43,22 @@ std::string_view first_alternative(std::string_view text) {
 
 }  // namespace
 
+constexpr std::string_view kDictdDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string encode_dictd_number(uint64_t value) {
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), kDictdDigits[value % 64]);
+    value /= 64;
+  } while (value > 0);
+  return digits;
+}
+
 uint64_t decode_dictd_number(std::string_view digits) {
-  static constexpr std::string_view kDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   TS_CHECK(!digits.empty() && digits.size() <= 10, "decode_dictd_number: '{}' is not a dictd number", digits);
   uint64_t value = 0;
   for (const char c : digits) {
-    const size_t d = kDigits.find(c);
+    const size_t d = kDictdDigits.find(c);
     TS_CHECK(d != std::string_view::npos, "decode_dictd_number: '{}' has the character '{}', not a base64 digit",
              digits, c);
     value = value * 64 + d;
@@ -131,15 +141,19 @@ std::vector<SentencePair> extract_freedict_pairs(const std::string& index_path, 
   } catch (const tessera::Error& e) {
     tessera::fail("extract_freedict_pairs: {} (reinstall with `{}`)", e.what(), kInstall);
   }
+  return parse_freedict(index, dict, index_path, dict_path);
+}
 
+std::vector<SentencePair> parse_freedict(std::string_view index, std::string_view dict, const std::string& index_path,
+                                         const std::string& dict_path) {
   std::vector<SentencePair> pairs;
   std::set<std::pair<uint64_t, uint64_t>> seen_entries;  // several headwords can share one entry
   std::set<std::pair<std::string, std::string>> seen_pairs;
   size_t line_number = 0;
   for (size_t start = 0; start < index.size();) {
     size_t end = index.find('\n', start);
-    if (end == std::string::npos) end = index.size();
-    const std::string_view line(index.data() + start, end - start);
+    if (end == std::string_view::npos) end = index.size();
+    const std::string_view line = index.substr(start, end - start);
     start = end + 1;
     ++line_number;
     if (line.empty() || line.starts_with("00database") || line.starts_with("00-database")) continue;
@@ -158,7 +172,7 @@ std::vector<SentencePair> extract_freedict_pairs(const std::string& index_path, 
              "extract_freedict_pairs: {}:{}: entry [{}, {}) lies outside the {} bytes of '{}' (mismatched files?)",
              index_path, line_number, offset, offset + length, dict.size(), dict_path);
     if (!seen_entries.insert({offset, length}).second) continue;
-    for (SentencePair& pair : pairs_from_entry(std::string_view(dict).substr(offset, length)))
+    for (SentencePair& pair : pairs_from_entry(dict.substr(offset, length)))
       if (seen_pairs.insert({pair.source, pair.target}).second) pairs.push_back(std::move(pair));
   }
   return pairs;

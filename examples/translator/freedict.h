@@ -31,9 +31,16 @@ inline constexpr const char* kFreedictDict = "/usr/share/dictd/freedict-eng-deu.
 std::vector<SentencePair> extract_freedict_pairs(const std::string& index_path = kFreedictIndex,
                                                  const std::string& dict_path = kFreedictDict);
 
+// The same from an index and an (inflated) dictionary already in memory; errors name
+// index_name:line and dict_name. extract_freedict_pairs is reading the files + this.
+std::vector<SentencePair> parse_freedict(std::string_view index, std::string_view dict, const std::string& index_name,
+                                         const std::string& dict_name);
+
 // The pieces, exposed for tests.
 // dictd's base64 number: "A" = 0, "B" = 1, "BA" = 64, ...; throws on other characters.
 uint64_t decode_dictd_number(std::string_view digits);
+// The inverse: 0 -> "A", 64 -> "BA" (tests write dictd indexes with it).
+std::string encode_dictd_number(uint64_t value);
 // Pairs from the text of one entry (as described above).
 std::vector<SentencePair> pairs_from_entry(std::string_view entry);
 // Whether a cleaned side looks like a sentence.

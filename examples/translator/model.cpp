@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "examples/common/json_fields.h"
 #include "nn/init.h"
 
 namespace translator {
@@ -31,18 +32,19 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   ModelConfig c;
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
-    c.source_vocab_size = j.at("source_vocab_size").get<int64_t>();
-    c.target_vocab_size = j.at("target_vocab_size").get<int64_t>();
-    c.d_model = j.at("d_model").get<int64_t>();
-    c.nhead = j.at("nhead").get<int64_t>();
-    c.encoder_layers = j.at("encoder_layers").get<int64_t>();
-    c.decoder_layers = j.at("decoder_layers").get<int64_t>();
-    c.dim_feedforward = j.at("dim_feedforward").get<int64_t>();
+    c.source_vocab_size = examples::json_int64(j.at("source_vocab_size"));
+    c.target_vocab_size = examples::json_int64(j.at("target_vocab_size"));
+    c.d_model = examples::json_int64(j.at("d_model"));
+    c.nhead = examples::json_int64(j.at("nhead"));
+    c.encoder_layers = examples::json_int64(j.at("encoder_layers"));
+    c.decoder_layers = examples::json_int64(j.at("decoder_layers"));
+    c.dim_feedforward = examples::json_int64(j.at("dim_feedforward"));
     c.dropout = j.at("dropout").get<double>();
-    c.max_length = j.at("max_length").get<int64_t>();
+    c.max_length = examples::json_int64(j.at("max_length"));
     c.norm_first = j.at("norm_first").get<bool>();
     c.tie_target_embedding = j.at("tie_target_embedding").get<bool>();
-    c.encoder_linformer_k = j.value("encoder_linformer_k", int64_t{0});  // absent in older checkpoints
+    if (j.contains("encoder_linformer_k"))  // absent in older checkpoints
+      c.encoder_linformer_k = examples::json_int64(j.at("encoder_linformer_k"));
   } catch (const nlohmann::json::exception& e) {
     fail("model config: not a valid translator config ({})", e.what());
   }

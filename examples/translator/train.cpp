@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "examples/common/json_fields.h"
 #include "examples/common/progress.h"
 #include "examples/common/state_dict.h"
 #include "examples/common/svg.h"
@@ -50,7 +51,7 @@ nlohmann::json history_json(const std::vector<EpochRecord>& history) {
 std::vector<EpochRecord> history_from_json(const nlohmann::json& h) {
   std::vector<EpochRecord> out;
   for (const auto& r : h)
-    out.push_back({r.at("epoch").get<int64_t>(), r.at("train_loss").get<double>(), r.at("valid_bleu").get<double>(),
+    out.push_back({examples::json_int64(r.at("epoch")), r.at("train_loss").get<double>(), r.at("valid_bleu").get<double>(),
                    r.at("seconds").get<double>(), r.at("tokens_per_second").get<double>()});
   return out;
 }
@@ -248,9 +249,15 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     model.load_state_dict(with_prefix(file.tensors, "model."));
     opt.adam.load_state_dict(with_prefix(file.tensors, "optimizer."));
     opt.schedule.load_state_dict(with_prefix(file.tensors, "scheduler."));
-    const nlohmann::json training = nlohmann::json::parse(file.metadata.at("training"));
-    first_epoch = training.at("epoch").get<int64_t>() + 1;
-    history = history_from_json(training.at("history"));
+    TS_CHECK(file.metadata.count("training"), "train: {} is not a translator checkpoint (its metadata has no "
+             "training record)", options.checkpoint);
+    try {
+      TrainingRecord record = training_record_from_json(file.metadata.at("training"));
+      first_epoch = record.epoch + 1;
+      history = std::move(record.history);
+    } catch (const Error& e) {
+      fail("train: {}: {}", options.checkpoint, e.what());
+    }
     resume_point = examples::MidEpoch::from_training_record(file.metadata.at("training"));
     if (options.progress && dist::is_main())
       fmt::print(stderr, "{}\n", resume_point.resuming_message(options.checkpoint, first_epoch - 1));
@@ -391,16 +398,31 @@ Checkpoint load_checkpoint(const std::string& path) {
     fail("{}: the weights do not fit the model config: {}", path, e.what());
   }
   try {
-    const nlohmann::json training = nlohmann::json::parse(file.metadata.at("training"));
-    c.epoch = training.at("epoch").get<int64_t>();
-    c.history = history_from_json(training.at("history"));
-    c.data = training.value("data", std::string("bundled"));
-    c.seed = training.value("seed", uint64_t{1});
-    c.bundled_pairs = training.value("bundled_pairs", int64_t{30000});
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: the training record is damaged ({})", path, e.what());
+    TrainingRecord record = training_record_from_json(file.metadata.at("training"));
+    c.epoch = record.epoch;
+    c.history = std::move(record.history);
+    c.data = std::move(record.data);
+    c.seed = record.seed;
+    c.bundled_pairs = record.bundled_pairs;
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
   }
   return c;
 }
 
 }  // namespace translator
+TrainingRecord training_record_from_json(const std::string& text) {
+  TrainingRecord r;
+  try {
+    const nlohmann::json training = nlohmann::json::parse(text);
+    r.epoch = examples::json_epoch(training.at("epoch"));
+    r.history = history_from_json(training.at("history"));
+    r.data = training.value("data", std::string("bundled"));
+    if (training.contains("seed")) r.seed = examples::json_uint64(training.at("seed"));
+    if (training.contains("bundled_pairs")) r.bundled_pairs = examples::json_int64(training.at("bundled_pairs"));
+  } catch (const nlohmann::json::exception& e) {
+    fail("the training record is damaged ({})", e.what());
+  }
+  return r;
+}
+

@@ -57,6 +57,19 @@ struct EpochRecord {
   double train_loss, valid_bleu, seconds, tokens_per_second;
 };
 
+// A checkpoint's "training" metadata: the epochs completed, what the split was made from, and the
+// per-epoch history (save_checkpoint writes it with the options of the run).
+struct TrainingRecord {
+  int64_t epoch = 0;
+  std::vector<EpochRecord> history;
+  std::string data = "bundled";
+  uint64_t seed = 1;
+  int64_t bundled_pairs = 30000;
+};
+// Throws tessera::Error saying which field is missing or wrong ("data", "seed" and
+// "bundled_pairs" may be absent, as in older checkpoints).
+TrainingRecord training_record_from_json(const std::string& json);
+
 struct Checkpoint {
   ModelConfig config;
   Vocab source_vocab, target_vocab;
