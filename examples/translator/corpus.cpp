@@ -34,40 +34,49 @@ struct Subject {
   const char* french;
   int person;  // 1, 2 or 3
   bool plural, feminine;
-  const char* inverted;  // "es-tu" for "where are you ?"; nullptr for noun subjects
+  // Être and avoir inverted after the pronoun, for questions: "es-tu" in "où es-tu ?" and
+  // "es-tu fatigué ?", "as-tu" in "as-tu faim ?"; nullptr for noun subjects.
+  const char* inverted_be;
+  const char* inverted_have;
 };
 
 // "i", "you", "we" take the masculine (the corpus's convention, as in "je suis étudiant");
 // feminine plural comes from noun subjects. "you" is tu and "you all" vous.
 constexpr Subject kSubjects[] = {
-    {"i", "je", 1, false, false, "suis-je"},
-    {"you", "tu", 2, false, false, "es-tu"},
-    {"he", "il", 3, false, false, "est-il"},
-    {"she", "elle", 3, false, true, "est-elle"},
-    {"we", "nous", 1, true, false, "sommes-nous"},
-    {"you all", "vous", 2, true, false, "êtes-vous"},
-    {"they", "ils", 3, true, false, "sont-ils"},
-    {"my brother", "mon frère", 3, false, false, nullptr},
-    {"my sister", "ma sœur", 3, false, true, nullptr},
-    {"my father", "mon père", 3, false, false, nullptr},
-    {"my mother", "ma mère", 3, false, true, nullptr},
-    {"the boy", "le garçon", 3, false, false, nullptr},
-    {"the girl", "la fille", 3, false, true, nullptr},
-    {"the man", "le homme", 3, false, false, nullptr},
-    {"the woman", "la femme", 3, false, true, nullptr},
-    {"my parents", "mes parents", 3, true, false, nullptr},
-    {"my friends", "mes amis", 3, true, false, nullptr},
-    {"the children", "les enfants", 3, true, false, nullptr},
-    {"my sisters", "mes sœurs", 3, true, true, nullptr},
-    {"the girls", "les filles", 3, true, true, nullptr},
-    {"the women", "les femmes", 3, true, true, nullptr},
+    {"i", "je", 1, false, false, "suis-je", "ai-je"},
+    {"you", "tu", 2, false, false, "es-tu", "as-tu"},
+    {"he", "il", 3, false, false, "est-il", "a-t-il"},
+    {"she", "elle", 3, false, true, "est-elle", "a-t-elle"},
+    {"we", "nous", 1, true, false, "sommes-nous", "avons-nous"},
+    {"you all", "vous", 2, true, false, "êtes-vous", "avez-vous"},
+    {"they", "ils", 3, true, false, "sont-ils", "ont-ils"},
+    {"my brother", "mon frère", 3, false, false, nullptr, nullptr},
+    {"my sister", "ma sœur", 3, false, true, nullptr, nullptr},
+    {"my father", "mon père", 3, false, false, nullptr, nullptr},
+    {"my mother", "ma mère", 3, false, true, nullptr, nullptr},
+    {"the boy", "le garçon", 3, false, false, nullptr, nullptr},
+    {"the girl", "la fille", 3, false, true, nullptr, nullptr},
+    {"the man", "le homme", 3, false, false, nullptr, nullptr},
+    {"the woman", "la femme", 3, false, true, nullptr, nullptr},
+    {"my parents", "mes parents", 3, true, false, nullptr, nullptr},
+    {"my friends", "mes amis", 3, true, false, nullptr, nullptr},
+    {"the children", "les enfants", 3, true, false, nullptr, nullptr},
+    {"my sisters", "mes sœurs", 3, true, true, nullptr, nullptr},
+    {"the girls", "les filles", 3, true, true, nullptr, nullptr},
+    {"the women", "les femmes", 3, true, true, nullptr, nullptr},
 };
+constexpr int64_t kNumPronouns = 7;  // the first seven subjects, the ones that invert
+static_assert(kSubjects[kNumPronouns - 1].inverted_be != nullptr && kSubjects[kNumPronouns].inverted_be == nullptr);
 
 // Index = (person - 1) + 3 * plural.
 constexpr std::array<const char*, 6> kEtre = {"suis", "es", "est", "sommes", "êtes", "sont"};
 constexpr std::array<const char*, 6> kAvoir = {"ai", "as", "a", "avons", "avez", "ont"};
 
 int person_index(int person, bool plural) { return person - 1 + (plural ? 3 : 0); }
+
+const char* english_be(int person, bool plural) {
+  return person == 1 && !plural ? "am" : person == 3 && !plural ? "is" : "are";
+}
 
 struct Adjective {
   const char* english;
@@ -396,6 +405,10 @@ constexpr Number kAges[] = {{"ten", "dix"},          {"eleven", "onze"},      {"
                             {"nineteen", "dix-neuf"}, {"twenty", "vingt"},     {"thirty", "trente"},
                             {"forty", "quarante"},    {"fifty", "cinquante"},  {"sixty", "soixante"}};
 
+// "where are you now ?" -> "où es-tu maintenant ?"
+constexpr Adverb kTimes[] = {
+    {"now", "maintenant"}, {"today", "aujourd'hui"}, {"tonight", "ce soir"}, {"this morning", "ce matin"}};
+
 // ---------------------------------------------------------------------------------------------
 // French spelling rules applied to a finished word list.
 
@@ -473,10 +486,10 @@ class Builder {
 
   Sentence make() {
     // Template weights, roughly by how many distinct sentences each can make.
-    constexpr double kWeights[] = {0.08, 0.17, 0.07, 0.12, 0.30, 0.12, 0.11, 0.03};
+    constexpr double kWeights[] = {0.08, 0.15, 0.07, 0.11, 0.27, 0.12, 0.10, 0.06, 0.04};
     double u = gen_.next_double() * 1.0;
     int which = 0;
-    for (; which < 7 && u >= kWeights[which]; ++which) u -= kWeights[which];
+    for (; which < 8 && u >= kWeights[which]; ++which) u -= kWeights[which];
     switch (which) {
       case 0: return profession();
       case 1: return person_adjective();
@@ -485,6 +498,7 @@ class Builder {
       case 4: return object_sentence(choose(kVerbs));
       case 5: return thing_adjective();
       case 6: return location();
+      case 7: return question();
       default: return where();
     }
   }
@@ -492,9 +506,8 @@ class Builder {
  private:
   // "i am" / "je suis", with "not"/"ne ... pas" around the verb when negated.
   static void be(Sentence& s, const char* subject_en, const char* subject_fr, int person, bool plural, bool negated) {
-    const char* en = person == 1 && !plural ? "am" : person == 3 && !plural ? "is" : "are";
     s.add(subject_en, subject_fr);
-    s.add(en, negated ? "ne" : "");
+    s.add(english_be(person, plural), negated ? "ne" : "");
     s.add(negated ? "not" : "", kEtre[person_index(person, plural)]);
     if (negated) s.add("", "pas");
   }
@@ -547,9 +560,8 @@ class Builder {
     const Subject& subject = choose(kSubjects);
     const bool negated = chance(0.3);
     Sentence s;
-    const char* be_en = subject.person == 1 && !subject.plural ? "am" : subject.person == 3 && !subject.plural ? "is" : "are";
     s.add(subject.english, subject.french);
-    s.add(be_en, negated ? "ne" : "");
+    s.add(english_be(subject.person, subject.plural), negated ? "ne" : "");
     s.add(negated ? "not" : "", kAvoir[person_index(subject.person, subject.plural)]);
     if (negated) s.add("", "pas");
     if (chance(0.6)) {
@@ -580,7 +592,10 @@ class Builder {
     } else {
       options = {kTheOne, kBarePlural, kMyOne};  // kBarePlural = "bread": le pain / du pain
     }
-    const int det = options[pick(static_cast<int64_t>(options.size()))];
+    int det = options[pick(static_cast<int64_t>(options.size()))];
+    // "de" after a negation is what a negated object teaches: half of them take it, so that even
+    // the rarest forms (je ne visite pas d'église) are common enough to be in every corpus.
+    if (negated && !appreciative && chance(0.5)) det = countable && chance(0.5) ? kA : kBarePlural;
     const bool plural = countable && (det == kTheMany || det == kBarePlural || det == kCount || det == kMyMany);
     const std::string noun_en = plural ? noun.english_plural : noun.english;
     const std::string noun_fr = plural ? noun.french_plural : noun.french;
@@ -637,8 +652,10 @@ class Builder {
     for (const Noun& n : kNouns)
       if (n.categories & verb.objects) fitting.push_back(&n);
     const Noun& noun = *fitting[pick(static_cast<int64_t>(fitting.size()))];
-    const Subject& subject = choose(kSubjects);
-    const bool negated = chance(0.3);
+    // A pronoun half the time, so that every form of every verb is common: tu, nous and vous
+    // have one subject each, against nine for il/elle (je n'adore pas -> nous n'adorons pas).
+    const Subject& subject = chance(0.5) ? kSubjects[pick(kNumPronouns)] : choose(kSubjects);
+    const bool negated = chance(0.4);
     const bool third_singular = subject.person == 3 && !subject.plural;
     const bool is_have = verb.stem == nullptr;
     const int index = person_index(subject.person, subject.plural);
@@ -697,12 +714,22 @@ class Builder {
                         adjective.french, combination("adjective+noun", adjective.english, noun.english));
   }
 
-  Sentence location() {
+  // "on the table", "near my house", "at the museum" (contracted later: "au musée"), and its label.
+  void place_phrase(Sentence& s) {
     const Place& place = choose(kPlaces);
     std::vector<int> prepositions;
     for (int i = 0; i < 7; ++i)
       if (place.prepositions & (1u << i)) prepositions.push_back(i);
     const Preposition& preposition = kPrepositions[prepositions[pick(static_cast<int64_t>(prepositions.size()))]];
+    const bool mine = preposition.english != std::string("at") && chance(0.25);
+    s.add(preposition.english, preposition.french);
+    const bool vowel = starts_with_vowel_sound(place.french);
+    s.add(mine ? "my" : "the", mine ? (place.feminine && !vowel ? "ma" : "mon") : place.feminine ? "la" : "le");
+    s.add(place.english, place.french);
+    s.combinations.push_back(combination("preposition+place", preposition.english, place.english));
+  }
+
+  Sentence location() {
     const bool negated = chance(0.25);
     Sentence s;
     if (chance(0.5)) {
@@ -715,29 +742,72 @@ class Builder {
       const NounSubject subject = noun_subject(*movable[pick(static_cast<int64_t>(movable.size()))]);
       be(s, subject.english.c_str(), subject.french.c_str(), 3, subject.plural, negated);
     }
-    const bool mine = preposition.english != std::string("at") && chance(0.25);
-    s.add(preposition.english, preposition.french);
-    const bool vowel = starts_with_vowel_sound(place.french);
-    s.add(mine ? "my" : "the", mine ? (place.feminine && !vowel ? "ma" : "mon") : place.feminine ? "la" : "le");
-    s.add(place.english, place.french);
+    place_phrase(s);
     s.add(".", ".");
-    s.combinations.push_back(combination("preposition+place", preposition.english, place.english));
     return s;
   }
 
-  // "where is the cat ?" -> "où est le chat ?"; pronouns invert: "where are you ?" -> "où es-tu ?"
+  // Yes/no questions with a pronoun subject, which inverts: "are you tired ?" -> "es-tu fatigué ?",
+  // "is she a doctor ?" -> "est-elle médecin ?", "are they hungry ?" -> "ont-ils faim ?", "are you
+  // at the station ?" -> "es-tu à la gare ?". Besides teaching the questions, they make every
+  // inverted form common in training: the where-questions alone have each one in a handful of
+  // sentences ("where are you (now) ?"), too few to be learnt.
+  Sentence question() {
+    const Subject& subject = kSubjects[pick(kNumPronouns)];
+    const char* be_en = english_be(subject.person, subject.plural);
+    Sentence s;
+    const double kind = gen_.next_double();
+    if (kind < 0.25) {
+      const Idiom& idiom = choose(kIdioms);
+      s.add(be_en, subject.inverted_have);
+      s.add(subject.english, "");
+      if (idiom.takes_adverb) adverb(s);
+      s.add(idiom.english, idiom.french);
+      s.combinations.push_back(combination("subject+adjective", subject.english, idiom.english));
+    } else if (kind < 0.45) {
+      s.add(be_en, subject.inverted_be);
+      s.add(subject.english, "");
+      place_phrase(s);
+    } else if (kind < 0.65) {
+      const Profession& p = choose(kProfessions);
+      s.add(be_en, subject.inverted_be);
+      s.add(subject.english, "");
+      if (subject.plural) {
+        s.add(p.english_plural, p.french[form_index(subject.feminine, true)]);
+      } else {
+        s.add(english_article(p.english), "");
+        s.add(p.english, p.french[form_index(subject.feminine, false)]);
+      }
+      s.combinations.push_back(combination("subject+profession", subject.english, p.english));
+    } else {
+      const Adjective& a = choose(kPersonAdjectives);
+      s.add(be_en, subject.inverted_be);
+      s.add(subject.english, "");
+      adverb(s);
+      s.add(a.english, a.french[form_index(subject.feminine, subject.plural)]);
+      s.combinations.push_back(combination("subject+adjective", subject.english, a.english));
+    }
+    s.add("?", "?");
+    return s;
+  }
+
+  // "where is the cat ?" -> "où est le chat ?"; pronouns invert: "where are you ?" -> "où es-tu ?".
+  // People (not things) may take a time: "where is my brother today ?", "où es-tu maintenant ?".
   Sentence where() {
     Sentence s;
     s.add("where", "où");
     if (chance(0.4)) {
       const Subject& subject = choose(kSubjects);
-      const char* be_en = subject.person == 1 && !subject.plural ? "am" : subject.person == 3 && !subject.plural ? "is" : "are";
-      s.add(be_en, "");
-      if (subject.inverted) {
-        s.add(subject.english, subject.inverted);
+      s.add(english_be(subject.person, subject.plural), "");
+      if (subject.inverted_be) {
+        s.add(subject.english, subject.inverted_be);
       } else {
         s.add(subject.english, kEtre[person_index(3, subject.plural)]);
         s.add("", subject.french);
+      }
+      if (chance(0.6)) {
+        const Adverb& time = choose(kTimes);
+        s.add(time.english, time.french);
       }
     } else {
       std::vector<const Noun*> movable;
@@ -834,21 +904,36 @@ LabelledCorpus generate_en_fr_labelled(uint64_t seed, size_t num_pairs) {
            "generate_en_fr_corpus: the grammar gave only {} distinct pairs in {} attempts; ask for fewer than {}",
            pairs.size(), max_attempts, num_pairs);
 
-  // Held-out combinations go to test; a seeded 5% of the rest (never the classic pair) to valid.
+  // Held-out combinations go to test. Of the rest, a sentence (in the order generated, the
+  // classic pair first) that has a word, on either side, which no earlier one had stays in train;
+  // a seeded 5% of the others goes to valid. So valid holds out sentences, never a word: a plain
+  // seeded sample once put "where are you ?", then the only sentence with es-tu, in valid, and
+  // the model never saw es-tu.
   LabelledCorpus corpus;
   std::vector<LabelledPair> rest;
   for (LabelledPair& pair : pairs) {
     const bool held_out = std::any_of(pair.combinations.begin(), pair.combinations.end(), is_held_out);
     (held_out ? corpus.test : rest).push_back(std::move(pair));
   }
-  const std::vector<int64_t> order = builder.generator().permutation(static_cast<int64_t>(rest.size()) - 1);
-  const size_t valid_count = static_cast<size_t>(kValidFraction * static_cast<double>(rest.size()) + 0.5);
+  std::unordered_set<std::string> covered;  // "en:" or "fr:" + token
+  std::vector<size_t> may_be_valid;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    bool new_word = false;
+    for (const std::string& w : tokenize(rest[i].pair.source)) new_word |= covered.insert("en:" + w).second;
+    for (const std::string& w : tokenize(rest[i].pair.target)) new_word |= covered.insert("fr:" + w).second;
+    if (!new_word) may_be_valid.push_back(i);
+  }
+  const std::vector<int64_t> order = builder.generator().permutation(static_cast<int64_t>(may_be_valid.size()));
+  const size_t valid_count = std::min(may_be_valid.size(),
+                                      static_cast<size_t>(kValidFraction * static_cast<double>(rest.size()) + 0.5));
   std::vector<bool> is_valid(rest.size(), false);
-  for (size_t k = 0; k < valid_count && k < order.size(); ++k) is_valid[static_cast<size_t>(order[k]) + 1] = true;
+  for (size_t k = 0; k < valid_count; ++k) is_valid[may_be_valid[static_cast<size_t>(order[k])]] = true;
   for (size_t i = 0; i < rest.size(); ++i) (is_valid[i] ? corpus.valid : corpus.train).push_back(std::move(rest[i]));
 
-  // Every word of valid and test must occur in train (on its side), or BLEU would also measure
-  // words the model never saw.
+  // Every word of test must occur in train (on its side), or BLEU would also measure words the
+  // model never saw: a test sentence with a word that only held-out sentences have is dropped
+  // (valid has none by construction; with the default 30,000 pairs test has none either, which
+  // tests/test_corpus.cpp checks).
   std::unordered_set<std::string> english_words, french_words;
   for (const LabelledPair& p : corpus.train) {
     for (const std::string& w : tokenize(p.pair.source)) english_words.insert(w);
@@ -889,7 +974,8 @@ std::string corpus_description() {
       "  {} nouns with gender (food, animals, things, furniture, places), {} adjectives for things\n"
       "  (colours after the noun), {} prepositions, numbers and ages, avoir idioms (j'ai faim),\n"
       "  negation (ne ... pas, pas de), elision (j'aime, n'ai, l'arbre), contraction (du, au),\n"
-      "  agreement in gender and number (étudiant/étudiante/étudiants/étudiantes), questions (où es-tu ?).\n"
+      "  agreement in gender and number (étudiant/étudiante/étudiants/étudiantes), questions with\n"
+      "  inversion (où es-tu ?, es-tu fatigué ?, a-t-elle faim ?).\n"
       "  Sentences have {} to {} tokens, lowercase, punctuation split off. The test split holds the\n"
       "  {} held-out combinations (subject+adjective, verb+object, ...) never seen in training.",
       std::size(kSubjects), std::size(kVerbs), std::size(kProfessions), std::size(kPersonAdjectives),

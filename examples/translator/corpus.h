@@ -11,10 +11,13 @@
 //   he likes bread .                   -> il aime le pain .
 //   the cats are under the table .     -> les chats sont sous la table .
 //   where are you ?                    -> où es-tu ?
+//   is she a doctor ?                  -> est-elle médecin ?
+//   are you hungry ?                   -> as-tu faim ?
 // with French agreement in gender and number (étudiant/étudiante/étudiants/étudiantes), être,
 // avoir and ~35 -er verbs conjugated in the present (nous mangeons, j'achète, nous préférons),
 // elision (j'aime, n'ai, l'arbre, d'ordinateur), contraction (près du chat, au musée), the
-// partitive (du pain), "de" after a negation, and possessives (mon assiette).
+// partitive (du pain), "de" after a negation, possessives (mon assiette), and questions whose
+// pronoun inverts (où es-tu ?, es-tu fatigué ?, a-t-elle faim ?).
 //
 // Tokens: both sides are lowercase with punctuation as separate tokens, i.e. already in the
 // form preprocess() (text.h) produces; an elided French word is one token ("j'ai", "l'arbre"),
@@ -24,8 +27,11 @@
 // (subject, profession), (verb, object), (adjective, noun), (preposition, place). A fixed ~7% of
 // all possible combinations, chosen by a hash of their names (not by the seed), is held out:
 // sentences containing one go to `test` only, so test BLEU measures generalisation to new
-// combinations of known words. Test (and valid) sentences with a word that never occurs in
-// training are dropped. `valid` is a seeded 5% sample of the other sentences.
+// combinations of known words. `valid` is a seeded 5% sample of the other sentences, drawn after
+// the first sentence of every word has been kept for train: every word of the corpus occurs in
+// train, and valid and test hold out sentences, not words. (A test sentence with a word that only
+// held-out sentences have would be dropped; with the default 30,000 pairs there is none, and
+// every word the grammar can produce is in train.)
 #pragma once
 
 #include <cstdint>
