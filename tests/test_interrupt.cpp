@@ -101,3 +101,15 @@ TEST_CASE("resume: remove_stale_temporaries deletes what dead writers left, not 
   CHECK(std::filesystem::exists(other));
   CHECK(std::filesystem::exists(path));
 }
+
+TEST_CASE("resume: a checkpoint names its writer, and the other program's checkpoint is refused by name") {
+  CHECK(checkpoint_writer({{"program", "translator"}}) == "translator");
+  CHECK(checkpoint_writer({{"source_vocab", "{}"}, {"config", "{}"}}) == "translator");  // older files
+  CHECK(checkpoint_writer({{"config", "{\"widths\":[16,32]}"}}) == "attention_cnn");
+  CHECK(checkpoint_writer({{"format", "pt"}}).empty());
+  CHECK_NOTHROW(check_checkpoint_writer({{"program", "translator"}}, "m.safetensors", "translator"));
+  CHECK(throws_with([] { check_checkpoint_writer({{"program", "attention_cnn"}}, "m.safetensors", "translator"); },
+                    "m.safetensors was written by attention_cnn, not translator"));
+  CHECK(throws_with([] { check_checkpoint_writer({}, "m.safetensors", "attention_cnn"); },
+                    "not a checkpoint of attention_cnn"));
+}

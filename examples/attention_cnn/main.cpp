@@ -25,6 +25,7 @@
 #include "examples/attention_cnn/run_report.h"
 #include "examples/attention_cnn/train.h"
 #include "nn/distributed.h"
+#include "examples/common/cli_checks.h"
 #include "examples/common/files.h"
 #include "examples/common/interrupt.h"
 
@@ -87,7 +88,8 @@ int main(int argc, char** argv) {
   int threads = 0;
   std::string data_dir = kFashionMnistDir;
   std::string checkpoint = kDefaultCheckpoint;
-  app.add_option("--threads", threads, "worker threads (0 = all cores)");
+  app.add_option("--threads", threads, "worker threads (0 = all cores)")
+      ->check(examples::between(0, 4096));
   app.add_option("--data-dir", data_dir,
                  "where the Fashion-MNIST IDX files are (apt-get install dataset-fashion-mnist)");
   app.add_option("--checkpoint", checkpoint, "checkpoint file (safetensors)");
@@ -97,25 +99,36 @@ int main(int argc, char** argv) {
   ModelConfig config;
   TrainOptions options;
   bool classic = false, no_attention = false, no_flip = false, no_eval = false;
-  train_cmd->add_option("--epochs", options.epochs, "passes over the training set");
-  train_cmd->add_option("--batch-size", options.batch_size, "images per step");
-  train_cmd->add_option("--lr", options.lr, "peak learning rate of the one-cycle schedule");
+  train_cmd->add_option("--epochs", options.epochs, "passes over the training set")
+      ->check(examples::positive());
+  train_cmd->add_option("--batch-size", options.batch_size, "images per step")
+      ->check(examples::positive());
+  train_cmd->add_option("--lr", options.lr, "peak learning rate of the one-cycle schedule")
+      ->check(examples::positive());
   train_cmd->add_option("--optimizer", options.optimizer, "adamw | sgd (Nesterov momentum 0.9)");
-  train_cmd->add_option("--weight-decay", options.weight_decay, "weight decay (AdamW: decoupled)");
-  train_cmd->add_option("--warmup", options.warmup_fraction, "fraction of the steps spent rising to the peak lr");
-  train_cmd->add_option("--label-smoothing", options.label_smoothing, "label smoothing of the loss");
+  train_cmd->add_option("--weight-decay", options.weight_decay, "weight decay (AdamW: decoupled)")
+      ->check(examples::non_negative());
+  train_cmd->add_option("--warmup", options.warmup_fraction, "fraction of the steps spent rising to the peak lr")
+      ->check(examples::fraction());
+  train_cmd->add_option("--label-smoothing", options.label_smoothing, "label smoothing of the loss")
+      ->check(examples::fraction());
   train_cmd->add_option("--crop-padding", options.augment.crop_padding,
-                        "random shifts of up to this many pixels (0 = off)");
+                        "random shifts of up to this many pixels (0 = off)")
+      ->check(examples::between(0, 13));
   train_cmd->add_flag("--no-flip", no_flip, "no random left-right flips");
-  train_cmd->add_option("--seed", options.seed, "seed of the initial weights and of every epoch's randomness");
-  train_cmd->add_option("--limit", options.train_limit, "train on the first N images only (quick runs; 0 = all)");
+  train_cmd->add_option("--seed", options.seed, "seed of the initial weights and of every epoch's randomness")
+      ->check(examples::non_negative());
+  train_cmd->add_option("--limit", options.train_limit, "train on the first N images only (quick runs; 0 = all)")
+      ->check(examples::non_negative());
   train_cmd->add_flag("--no-eval", no_eval,
                       "skip the test accuracy after each epoch (it is still measured at the end)");
   train_cmd->add_flag("--resume", options.resume, "continue from --checkpoint with its model and settings");
-  train_cmd->add_option("--stop-after", options.stop_after, "stop after this epoch, as if interrupted (then --resume)");
+  train_cmd->add_option("--stop-after", options.stop_after, "stop after this epoch, as if interrupted (then --resume)")
+      ->check(examples::non_negative());
   train_cmd->add_option("--widths", config.widths, "channels of the stem and of each stage, e.g. 16,32,64")
       ->delimiter(',');
-  train_cmd->add_option("--blocks", config.blocks_per_stage, "residual blocks per stage");
+  train_cmd->add_option("--blocks", config.blocks_per_stage, "residual blocks per stage")
+      ->check(examples::positive());
   train_cmd->add_flag("--classic", classic, "the classic widths 64,128,256 (about 15x the compute of the default)");
   train_cmd->add_flag("--no-attention", no_attention, "leave out the self-attention block (an ablation)");
 
@@ -124,7 +137,8 @@ int main(int argc, char** argv) {
   std::string split = "test";
   int64_t eval_limit = 0;
   eval_cmd->add_option("--split", split, "test | train");
-  eval_cmd->add_option("--limit", eval_limit, "evaluate the first N images only (0 = all)");
+  eval_cmd->add_option("--limit", eval_limit, "evaluate the first N images only (0 = all)")
+      ->check(examples::non_negative());
 
   // ---- attention ----
   CLI::App* attention_cmd = app.add_subcommand("attention", "draw test images beside their attention maps (SVG)");
@@ -136,7 +150,8 @@ int main(int argc, char** argv) {
   attention_cmd
       ->add_option("--images", indices, "test-set indices, e.g. 0,1,2 (default: one image of each of --count classes)")
       ->delimiter(',');
-  attention_cmd->add_option("--count", count, "how many images when --images is not given");
+  attention_cmd->add_option("--count", count, "how many images when --images is not given")
+      ->check(examples::between(1, 10));
   attention_cmd->add_option("--queries", queries_text,
                             "query positions row,col on the final feature map, e.g. \"1,3 3,3 5,3\"");
 
@@ -149,9 +164,11 @@ int main(int argc, char** argv) {
   int ig_steps = 32;
   explain_cmd->add_option("--out", explain_out, "the SVG file to write (default: explain.svg beside the checkpoint)");
   explain_cmd->add_option("--images", explain_count,
-                          "how many test images: the first of each of that many classes, as `attention` (1 to 10)");
+                          "how many test images: the first of each of that many classes, as `attention` (1 to 10)")
+      ->check(examples::between(1, 10));
   explain_cmd->add_option("--indices", explain_indices, "test-set indices instead, e.g. 0,1,2")->delimiter(',');
-  explain_cmd->add_option("--steps", ig_steps, "points on the integrated-gradients path (Gauss-Legendre, 2 to 1000)");
+  explain_cmd->add_option("--steps", ig_steps, "points on the integrated-gradients path (Gauss-Legendre, 2 to 1000)")
+      ->check(examples::between(2, 1000));
 
   CLI11_PARSE(app, argc, argv);
   // Under mpirun, `train` runs data-parallel (docs/distributed.md); one process otherwise.

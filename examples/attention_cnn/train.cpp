@@ -93,7 +93,7 @@ void save_checkpoint(const std::string& path, const AttentionCNN& model, const O
                              {"history", history_json(history)}};
   if (mid_epoch.active()) training["mid_epoch"] = nlohmann::json::parse(mid_epoch.to_json());
   nn::save_safetensors(path, tensors,
-                       {{"format", "pt"}, {"config", model.config.to_json()}, {"training", training.dump()}});
+                       {{"format", "pt"}, {"program", "attention_cnn"}, {"config", model.config.to_json()}, {"training", training.dump()}});
 }
 
 }  // namespace
@@ -253,6 +253,7 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
   if (options.resume) {
     TS_CHECK(!options.checkpoint.empty(), "train: --resume needs a checkpoint path");
     const nn::SafetensorsFile file = nn::load_safetensors(options.checkpoint);
+    examples::check_checkpoint_writer(file.metadata, options.checkpoint, "attention_cnn");
     TS_CHECK(file.metadata.count("config") && file.metadata.count("training"),
              "train: {} is not an attention_cnn checkpoint (its metadata has no config or training record)",
              options.checkpoint);
@@ -408,6 +409,7 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
 
 Checkpoint load_checkpoint(const std::string& path) {
   const nn::SafetensorsFile file = nn::load_safetensors(path);
+  examples::check_checkpoint_writer(file.metadata, path, "attention_cnn");
   for (const char* key : {"config", "training"})
     TS_CHECK(file.metadata.count(key), "{}: not an attention_cnn checkpoint (its metadata has no '{}')", path, key);
   Checkpoint c;

@@ -61,6 +61,26 @@ std::string MidEpoch::resuming_message(const std::string& checkpoint, int64_t ep
   return message;
 }
 
+std::string checkpoint_writer(const std::map<std::string, std::string>& metadata) {
+  if (const auto program = metadata.find("program"); program != metadata.end()) return program->second;
+  if (metadata.count("source_vocab")) return "translator";
+  if (const auto config = metadata.find("config"); config != metadata.end() &&
+                                                     config->second.find("\"widths\"") != std::string::npos)
+    return "attention_cnn";
+  return "";
+}
+
+void check_checkpoint_writer(const std::map<std::string, std::string>& metadata, const std::string& path,
+                             const std::string& program) {
+  const std::string writer = checkpoint_writer(metadata);
+  if (writer == program) return;
+  if (writer.empty())
+    tessera::fail("{} is not a checkpoint of {}: its metadata names no program that wrote it; pass a checkpoint that "
+                  "`{} train` wrote", path, program, program);
+  tessera::fail("{} was written by {}, not {}: pass a checkpoint that `{} train` wrote", path, writer, program,
+                program);
+}
+
 int remove_stale_temporaries(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path target(path);

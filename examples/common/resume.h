@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +48,15 @@ struct MidEpoch {
   // "resuming from PATH after epoch 1" or "... after epoch 1 and step 62 of epoch 2".
   std::string resuming_message(const std::string& checkpoint, int64_t epochs_done) const;
 };
+
+// Which program wrote a checkpoint, from its safetensors metadata: the "program" entry (written
+// since checkpoints name their writer), else what older files hold ("source_vocab": translator;
+// a config with "widths": attention_cnn); "" when neither.
+std::string checkpoint_writer(const std::map<std::string, std::string>& metadata);
+// Throws tessera::Error "PATH was written by attention_cnn, not translator: ..." when another
+// program (or none of the two) wrote it.
+void check_checkpoint_writer(const std::map<std::string, std::string>& metadata, const std::string& path,
+                             const std::string& program);
 
 // Deletes the temporaries `<path>.tmp.<pid>.<n>` that a process killed while writing `path`
 // left behind (its pid no longer runs). Returns how many were deleted.

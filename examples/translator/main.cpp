@@ -23,9 +23,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "examples/common/cli_checks.h"
 #include "examples/common/files.h"
 #include "examples/common/interrupt.h"
 #include "examples/common/svg.h"
+#include "examples/common/utf8.h"
 #include "examples/translator/batching.h"
 #include "examples/translator/bleu.h"
 #include "examples/translator/corpus.h"
@@ -88,46 +90,67 @@ void apply_real_data_defaults(const CLI::App& cmd, Options& o) {
 
 void add_data_options(CLI::App* app, Options& o) {
   app->add_option("--data", o.data, "bundled | freedict | path to a TSV file (english<TAB>other[<TAB>...])");
-  app->add_option("--bundled-pairs", o.bundled_pairs, "sentence pairs the bundled generator makes");
-  app->add_option("--seed", o.train.seed, "seed of every random choice (data, init, batches, dropout)");
+  app->add_option("--bundled-pairs", o.bundled_pairs, "sentence pairs the bundled generator makes")
+      ->check(examples::positive());
+  app->add_option("--seed", o.train.seed, "seed of every random choice (data, init, batches, dropout)")
+      ->check(examples::non_negative());
 }
 
 void add_model_options(CLI::App* app, Options& o) {
-  app->add_option("--d-model", o.model.d_model, "model width");
-  app->add_option("--heads", o.model.nhead, "attention heads");
-  app->add_option("--encoder-layers", o.model.encoder_layers, "encoder layers");
-  app->add_option("--decoder-layers", o.model.decoder_layers, "decoder layers");
-  app->add_option("--ffn", o.model.dim_feedforward, "feed-forward width");
-  app->add_option("--dropout", o.model.dropout, "dropout probability");
-  app->add_option("--max-length", o.model.max_length, "longest sentence (tokens) the model accepts");
+  app->add_option("--d-model", o.model.d_model, "model width")
+      ->check(examples::positive());
+  app->add_option("--heads", o.model.nhead, "attention heads")
+      ->check(examples::positive());
+  app->add_option("--encoder-layers", o.model.encoder_layers, "encoder layers")
+      ->check(examples::positive());
+  app->add_option("--decoder-layers", o.model.decoder_layers, "decoder layers")
+      ->check(examples::positive());
+  app->add_option("--ffn", o.model.dim_feedforward, "feed-forward width")
+      ->check(examples::positive());
+  app->add_option("--dropout", o.model.dropout, "dropout probability")
+      ->check(examples::fraction());
+  app->add_option("--max-length", o.model.max_length, "longest sentence (tokens) the model accepts")
+      ->check(examples::between(2, 100000));
   app->add_flag("--pre-norm", o.model.norm_first, "layer norm before each sublayer instead of after");
   app->add_option("--linformer-k", o.model.encoder_linformer_k,
-                  "Linformer self-attention in the encoder, keys and values projected to this many rows (0 = exact)");
+                  "Linformer self-attention in the encoder, keys and values projected to this many rows (0 = exact)")
+      ->check(examples::non_negative());
   app->add_option("--min-freq", o.min_freq, "words seen fewer times in training become <unk> (word vocabularies)")
-      ->default_str(fmt::format("{} (other data: {})", o.min_freq, kRealData.min_freq));
+      ->default_str(fmt::format("{} (other data: {})", o.min_freq, kRealData.min_freq))
+      ->check(examples::positive());
   app->add_option("--subwords", o.subwords,
                   "0: word vocabularies; N: SentencePiece subword vocabularies of N tokens per language, learnt "
-                  "from the training split");
+                  "from the training split")
+      ->check(examples::non_negative());
   app->add_option("--subword-model", o.subword_model, "unigram | bpe: how SentencePiece learns its pieces")
       ->check(CLI::IsMember({"unigram", "bpe"}));
 }
 
 void add_train_options(CLI::App* app, Options& o) {
   app->add_option("--epochs", o.train.epochs, "passes over the training set")
-      ->default_str(fmt::format("{} (other data: {})", o.train.epochs, kRealData.epochs));
-  app->add_option("--batch-size", o.train.batch_size, "sentence pairs per step");
-  app->add_option("--lr", o.train.lr, "Noam schedule factor: lr = f·d^-1/2·min(step^-1/2, step·warmup^-3/2)");
-  app->add_option("--warmup", o.train.warmup_steps, "warm-up steps of the schedule");
-  app->add_option("--label-smoothing", o.train.label_smoothing, "label smoothing of the loss");
-  app->add_option("--clip", o.train.clip_norm, "gradient norm clipping (0 = off)");
-  app->add_option("--eval-sentences", o.train.eval_sentences, "validation sentences scored after each epoch");
+      ->default_str(fmt::format("{} (other data: {})", o.train.epochs, kRealData.epochs))
+      ->check(examples::positive());
+  app->add_option("--batch-size", o.train.batch_size, "sentence pairs per step")
+      ->check(examples::positive());
+  app->add_option("--lr", o.train.lr, "Noam schedule factor: lr = f·d^-1/2·min(step^-1/2, step·warmup^-3/2)")
+      ->check(examples::positive());
+  app->add_option("--warmup", o.train.warmup_steps, "warm-up steps of the schedule")
+      ->check(examples::positive());
+  app->add_option("--label-smoothing", o.train.label_smoothing, "label smoothing of the loss")
+      ->check(examples::fraction());
+  app->add_option("--clip", o.train.clip_norm, "gradient norm clipping (0 = off)")
+      ->check(examples::non_negative());
+  app->add_option("--eval-sentences", o.train.eval_sentences, "validation sentences scored after each epoch")
+      ->check(examples::non_negative());
   app->add_option("--out", o.out, "directory for the checkpoint, the training curve and the heatmaps");
   app->add_flag("--resume", o.train.resume, "continue from <out>/model.safetensors");
 }
 
 void add_decode_options(CLI::App* app, Options& o) {
-  app->add_option("--beam", o.beam, "beam size (1 = greedy)");
-  app->add_option("--length-penalty", o.length_penalty, "GNMT length penalty alpha for beam search");
+  app->add_option("--beam", o.beam, "beam size (1 = greedy)")
+      ->check(examples::between(1, 1000));
+  app->add_option("--length-penalty", o.length_penalty, "GNMT length penalty alpha for beam search")
+      ->check(examples::non_negative());
 }
 
 Vocab build_vocab(const std::vector<std::vector<std::string>>& sentences, const Options& o) {
@@ -257,7 +280,8 @@ std::string write_report(TranslatorModel& model, const Vocab& sv, const Vocab& t
   return write_run_report(model, sv, tv, run);
 }
 
-void translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, const std::string& line,
+// Prints the translation of `line`, or an empty line and the reason on stderr; false then.
+bool translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, const std::string& line,
                    const Options& o) {
   std::vector<std::string> unknown;
   std::string translation;
@@ -266,7 +290,7 @@ void translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, con
   } catch (const Error& e) {
     fmt::print(stderr, "skipped: {}\n", e.what());
     fmt::print("\n");  // one output line per input line, so piped output stays aligned
-    return;
+    return false;
   }
   if (!unknown.empty()) {
     std::string list;
@@ -274,6 +298,7 @@ void translate_one(TranslatorModel& model, const Vocab& sv, const Vocab& tv, con
     fmt::print(stderr, "note: not in the vocabulary, translated as <unk>: {}\n", list);
   }
   fmt::print("{}\n", translation);
+  return true;
 }
 
 // Heatmaps of every layer and head for one sentence: cross-attention (target rows × source
@@ -436,6 +461,9 @@ BleuScore score_files(const std::string& hypotheses_path, const std::string& ref
   auto lines_of = [](const std::string& path, bool target_column) {
     std::vector<std::vector<std::string>> out;
     const std::string text = examples::read_file(path);
+    const size_t bad = std::min(examples::find_invalid_utf8(text), text.find('\0'));
+    TS_CHECK(bad == std::string::npos, "score: {} is not UTF-8 text (byte 0x{:02x} at offset {})", path,
+             static_cast<unsigned>(static_cast<unsigned char>(text[bad < text.size() ? bad : 0])), bad);
     size_t start = 0;
     while (start < text.size()) {
       size_t end = text.find('\n', start);
@@ -461,14 +489,17 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Options o;
   int threads = 0;
-  app.add_option("--threads", threads, "worker threads (0 = all cores)");
+  app.add_option("--threads", threads, "worker threads (0 = all cores)")
+      ->check(examples::between(0, 4096));
 
   CLI::App* demo = app.add_subcommand("demo", "train on the bundled English→French corpus, evaluate, translate, "
                                               "draw the attention");
   add_model_options(demo, o);
   add_train_options(demo, o);
-  demo->add_option("--bundled-pairs", o.bundled_pairs, "sentence pairs the bundled generator makes");
-  demo->add_option("--seed", o.train.seed, "seed of every random choice");
+  demo->add_option("--bundled-pairs", o.bundled_pairs, "sentence pairs the bundled generator makes")
+      ->check(examples::positive());
+  demo->add_option("--seed", o.train.seed, "seed of every random choice")
+      ->check(examples::non_negative());
 
   CLI::App* train_cmd = app.add_subcommand("train", "train a translator and save a checkpoint after every epoch");
   add_data_options(train_cmd, o);
@@ -484,9 +515,11 @@ int main(int argc, char** argv) {
   CLI::App* eval_cmd = app.add_subcommand("eval", "BLEU on the held-out test split, with sample translations");
   eval_cmd->add_option("--checkpoint", o.checkpoint, "checkpoint file (default <out>/model.safetensors)");
   eval_cmd->add_option("--out", o.out, "run directory");
-  eval_cmd->add_option("--samples", o.samples, "sample translations to print");
+  eval_cmd->add_option("--samples", o.samples, "sample translations to print")
+      ->check(examples::non_negative());
   eval_cmd->add_option("--performer", o.performer,
-                       "estimate the encoder's self-attention with this many Performer random features (0 = exact)");
+                       "estimate the encoder's self-attention with this many Performer random features (0 = exact)")
+      ->check(examples::non_negative());
   add_data_options(eval_cmd, o);
   add_decode_options(eval_cmd, o);
 
@@ -503,10 +536,11 @@ int main(int argc, char** argv) {
   int head_clusters = 6;
   size_t head_sentences = 100;
   uint64_t head_seed = 1;
-  heads_cmd->add_option("--clusters", head_clusters, "k of k-means")->check(CLI::PositiveNumber);
+  heads_cmd->add_option("--clusters", head_clusters, "k of k-means")->check(examples::positive());
   heads_cmd->add_option("--sentences", head_sentences, "the first N test sentences of the checkpoint's corpus")
-      ->check(CLI::PositiveNumber);
-  heads_cmd->add_option("--seed", head_seed, "seed of k-means++");
+      ->check(examples::positive());
+  heads_cmd->add_option("--seed", head_seed, "seed of k-means++")
+      ->check(examples::non_negative());
 
   CLI::App* explain_cmd = app.add_subcommand(
       "explain", "which source words each output word rests on: gradient saliency and integrated gradients beside "
@@ -516,7 +550,7 @@ int main(int argc, char** argv) {
   explain_cmd->add_option("--out", o.out, "run directory (the SVG goes to <out>/explain.svg)");
   int explain_steps = ExplainOptions{}.steps;
   std::string explain_weight;
-  explain_cmd->add_option("--steps", explain_steps, "points on the integrated-gradients path")->check(CLI::Range(2, 10000));
+  explain_cmd->add_option("--steps", explain_steps, "points on the integrated-gradients path")->check(examples::between(2, 10000));
   explain_cmd->add_option("--weight", explain_weight,
                           "T,J: differentiate the cross-attention weight of output token T on source token J "
                           "(default: the output token with the least peaked attention, and its most attended source token)");
@@ -603,8 +637,11 @@ int main(int argc, char** argv) {
       }
     } else if (*translate_cmd) {
       Checkpoint c = open_checkpoint(o);
-      for (const std::string& s : sentences_or_stdin(o.sentences))
-        translate_one(*c.model, c.source_vocab, c.target_vocab, s, o);
+      const std::vector<std::string> lines = sentences_or_stdin(o.sentences);
+      TS_CHECK(!lines.empty(), "translate: nothing to translate: give sentences as arguments or one a line on stdin");
+      size_t skipped = 0;
+      for (const std::string& s : lines) skipped += !translate_one(*c.model, c.source_vocab, c.target_vocab, s, o);
+      if (skipped > 0) return 1;  // each skipped line was named on stderr
     } else if (*eval_cmd) {
       Checkpoint c = open_checkpoint(o);
       if (eval_cmd->count("--data") == 0) o.data = c.data;  // the split it was trained with

@@ -180,9 +180,11 @@ std::vector<SentencePair> parse_tsv_pairs(std::string_view text, const std::stri
 
     std::string problem;
     const size_t bad_byte = examples::find_invalid_utf8(line);
-    const size_t tab = line.find('\t');
+    const size_t tab = line.find('\t'), nul = line.find('\0');
     if (bad_byte != std::string_view::npos) {
       problem = fmt::format("invalid UTF-8 at byte {} of the line (is the file UTF-8?)", bad_byte + 1);
+    } else if (nul != std::string_view::npos) {
+      problem = fmt::format("a NUL byte at byte {} of the line (is it a text file?)", nul + 1);
     } else if (tab == std::string_view::npos) {
       problem = "no tab: expected `english<TAB>translation[<TAB>attribution]`";
     } else {

@@ -100,6 +100,7 @@ void save_checkpoint(const std::string& path, TranslatorModel& model, const Voca
   if (mid_epoch.active()) training["mid_epoch"] = nlohmann::json::parse(mid_epoch.to_json());
   nn::save_safetensors(path, tensors,
                        {{"format", "pt"},
+                        {"program", "translator"},
                         {"config", model.config.to_json()},
                         {"source_vocab", source_vocab.to_json()},
                         {"target_vocab", target_vocab.to_json()},
@@ -139,6 +140,13 @@ Dataset make_dataset(const std::vector<SentencePair>& pairs, const Vocab& source
 namespace {
 // The line's tokens, after checking that it is UTF-8 at all and not empty.
 std::vector<std::string> checked_tokens(const std::string& text) {
+  // longer lines are refused rather than translated for minutes (a few hundred sentences fit)
+  constexpr size_t kMaxLineBytes = 10000;
+  TS_CHECK(text.size() <= kMaxLineBytes,
+           "translate: the line is {} bytes long, more than the {} translated at once; break the text into lines",
+           text.size(), kMaxLineBytes);
+  TS_CHECK(text.find('\0') == std::string::npos, "translate: the input holds a NUL byte (at offset {}); it is not text",
+           text.find('\0'));
   const size_t bad = examples::find_invalid_utf8(text);
   TS_CHECK(bad == std::string::npos,
            "translate: the input is not valid UTF-8 (byte 0x{:02x} at offset {}); save the text as UTF-8",
@@ -242,6 +250,7 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
   if (options.resume) {
     TS_CHECK(!options.checkpoint.empty(), "train: --resume needs a checkpoint path");
     const nn::SafetensorsFile file = nn::load_safetensors(options.checkpoint);
+    examples::check_checkpoint_writer(file.metadata, options.checkpoint, "translator");
     const ModelConfig saved = ModelConfig::from_json(file.metadata.count("config") ? file.metadata.at("config") : "");
     TS_CHECK(saved.to_json() == model.config.to_json(),
              "train: {} was trained with a different model config ({}); resume with the same options",
@@ -382,6 +391,7 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
 
 Checkpoint load_checkpoint(const std::string& path) {
   const nn::SafetensorsFile file = nn::load_safetensors(path);
+  examples::check_checkpoint_writer(file.metadata, path, "translator");
   for (const char* key : {"config", "source_vocab", "target_vocab", "training"})
     TS_CHECK(file.metadata.count(key), "{}: not a translator checkpoint (its metadata has no '{}')", path, key);
   Checkpoint c;
