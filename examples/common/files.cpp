@@ -123,6 +123,8 @@ std::string inflate_gzip_members(std::string_view bytes, std::string& out) {
       break;
     }
     inflateReset(&stream);
+    stream.avail_in = 0;  // the previous member's unread bytes are fed again from `member` (found by fuzzing:
+                          // they were counted against this member, and offset went backwards forever)
     // zlib takes unsigned sizes: feed at most 1 GiB at a time
     size_t fed = 0;
     int status = Z_OK;

@@ -254,7 +254,9 @@ Vocab Vocab::from_json(const std::string& text) {
   if (!json.contains("subword_model")) return Vocab(std::move(tokens));
   TS_CHECK(json["subword_model"].is_string(), "Vocab::from_json: \"subword_model\" must be a base64 string");
   try {
-    Vocab v(std::move(tokens), examples::base64_decode(json["subword_model"].get<std::string>()));
+    std::string model = examples::base64_decode(json["subword_model"].get<std::string>());
+    TS_CHECK(!model.empty(), "the model is empty");  // found by fuzzing: Vocab had no processor then
+    Vocab v(std::move(tokens), std::move(model));
     const std::vector<std::string> pieces = model_pieces(*v.processor_);
     const std::vector<std::string> expected(v.tokens_.begin() + kNumSpecial, v.tokens_.end());
     TS_CHECK(pieces == expected, "its {} pieces are not the {} tokens after the specials", pieces.size(),
