@@ -136,14 +136,15 @@ class Chain:
         if aimed:  # kill as soon as a checkpoint write is under way
             deadline = time.time() + 4 * self.train_seconds + 20
             while process.poll() is None and time.time() < deadline:
-                if pc.temporaries(self.example.run_dir):
+                if pc.temporaries(self.example.run_dir, process.pid):
                     break
                 time.sleep(0.0005)
         else:
             time.sleep(self.rng.uniform(0.05, 0.6 * self.train_seconds + 0.5))
+        self.stats["kill moments"] += 1
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
-            during_write = bool(pc.temporaries(self.example.run_dir))
+            during_write = bool(pc.temporaries(self.example.run_dir, process.pid))
             self.stats["kills"] += 1
             self.stats["kills during checkpoint writes"] += during_write
         text = process.stderr.read()
@@ -210,7 +211,7 @@ def kill_and_resume(example, kills, graceful, rng):
     reference = example.checkpoint + ".reference"
     os.replace(example.checkpoint, reference)
     train_seconds = time.time() - t0
-    stats = {k: 0 for k in ("kills", "kills during checkpoint writes", "SIGINT/SIGTERM stops", "double SIGINT stops",
+    stats = {k: 0 for k in ("kill moments", "kills", "kills during checkpoint writes", "SIGINT/SIGTERM stops", "double SIGINT stops",
                             "resumes", "checkpoints checked", "chains equal to the reference")}
     # the plan: SIGKILLs (every third aimed at a write), with the graceful stops spread among them
     plan = [("kill", i % 3 == 2) for i in range(kills)]
@@ -266,7 +267,7 @@ def full_disk(example):
     results["ulimit -f"] = error[0]
     if os.geteuid() == 0 and shutil.which("mount"):
         mount_dir = tempfile.mkdtemp(prefix="tessera_tmpfs_")
-        size_kb = len(before) * 3 // 2 // 1024 + 64
+        size_kb = len(before) * 3 // 2 // 1024  # the old checkpoint and half a new one
         if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", mount_dir],
                           capture_output=True).returncode == 0:
             try:

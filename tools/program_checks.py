@@ -70,11 +70,13 @@ def same_weights(path_a, path_b):
     return a == b and data_a == data_b and losses(meta_a) == losses(meta_b)
 
 
-def temporaries(directory):
-    """The leftovers of atomic writes (`<file>.tmp.<pid>.<n>`) in a directory."""
+def temporaries(directory, pid=None):
+    """The leftovers of atomic writes (`<file>.tmp.<pid>.<n>`) in a directory; of process `pid` only
+    when given."""
     if not os.path.isdir(directory):
         return []
-    return sorted(name for name in os.listdir(directory) if ".tmp." in name)
+    mark = ".tmp." if pid is None else f".tmp.{pid}."
+    return sorted(name for name in os.listdir(directory) if mark in name)
 
 
 def write_tiny_fashion_mnist(directory, train_count=96, test_count=40):

@@ -75,8 +75,9 @@ void check_checkpoint_writer(const std::map<std::string, std::string>& metadata,
   const std::string writer = checkpoint_writer(metadata);
   if (writer == program) return;
   if (writer.empty())
-    tessera::fail("{} is not a checkpoint of {}: its metadata names no program that wrote it; pass a checkpoint that "
-                  "`{} train` wrote", path, program, program);
+    tessera::fail("{} is not {} {} checkpoint: its metadata names no program that wrote it; pass a checkpoint that "
+                  "`{} train` wrote", path, std::string("aeiou").find(program.at(0)) != std::string::npos ? "an" : "a",
+                  program, program);
   tessera::fail("{} was written by {}, not {}: pass a checkpoint that `{} train` wrote", path, writer, program,
                 program);
 }
@@ -85,14 +86,15 @@ int remove_stale_temporaries(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path directory = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string prefix = target.filename().string() + ".tmp.";
+  const std::string marker = ".tmp.";
   std::error_code ec;
   int removed = 0;
   for (const fs::directory_entry& entry : fs::directory_iterator(directory, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    // <pid>.<n>: the writer's process id, then a counter
-    const std::string rest = name.substr(prefix.size());
+    const size_t at = name.rfind(marker);
+    if (at == std::string::npos || at == 0) continue;
+    // <file>.tmp.<pid>.<n>: the writer's process id, then a counter
+    const std::string rest = name.substr(at + marker.size());
     const size_t dot = rest.find('.');
     if (dot == 0 || dot > 9 || dot == std::string::npos || rest.find_first_not_of("0123456789.") != std::string::npos) continue;
     const long pid = std::stol(rest.substr(0, dot));

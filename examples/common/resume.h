@@ -58,8 +58,9 @@ std::string checkpoint_writer(const std::map<std::string, std::string>& metadata
 void check_checkpoint_writer(const std::map<std::string, std::string>& metadata, const std::string& path,
                              const std::string& program);
 
-// Deletes the temporaries `<path>.tmp.<pid>.<n>` that a process killed while writing `path`
-// left behind (its pid no longer runs). Returns how many were deleted.
+// Deletes the temporaries `<file>.tmp.<pid>.<n>` in `path`'s directory (the checkpoint's, and the
+// curve's or a page's beside it) that a process killed while writing left behind: their pid no
+// longer runs. Returns how many were deleted.
 int remove_stale_temporaries(const std::string& path);
 
 }  // namespace examples
