@@ -432,4 +432,17 @@ Checkpoint load_checkpoint(const std::string& path) {
   return c;
 }
 
+TrainingRecord training_record_from_json(const std::string& text) {
+  TrainingRecord r;
+  try {
+    const nlohmann::json training = nlohmann::json::parse(text);
+    r.epoch = examples::json_epoch(training.at("epoch"));
+    r.options = TrainOptions::from_json(training.at("options").dump());
+    r.history = history_from_json(training.at("history"));
+  } catch (const nlohmann::json::exception& e) {
+    fail("the training record is damaged ({})", e.what());
+  }
+  return r;
+}
+
 }  // namespace attention_cnn

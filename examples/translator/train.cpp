@@ -420,7 +420,6 @@ Checkpoint load_checkpoint(const std::string& path) {
   return c;
 }
 
-}  // namespace translator
 TrainingRecord training_record_from_json(const std::string& text) {
   TrainingRecord r;
   try {
@@ -436,3 +435,4 @@ TrainingRecord training_record_from_json(const std::string& text) {
   return r;
 }
 
+}  // namespace translator
