@@ -17,9 +17,14 @@ examples/translator/train.cpp: Adam(betas 0.9/0.98, eps 1e-9), the Noam schedule
 (update k uses lr = f d^-1/2 min(k^-1/2, k w^-3/2)), cross-entropy with ignore_index <pad> and
 label smoothing, gradient-norm clipping, the exported batches in the exported order.
 
-    translator_reference.py train  --data DIR --out DIR [--threads N] [--max-steps N]
+    translator_reference.py train  --data DIR --out DIR [--threads N] [--max-steps N] [--ddp-ranks N]
         trains on DIR (from `translator export`), writes DIR_OUT/result.json (per-epoch seconds of
-        training steps, target tokens, loss) and DIR_OUT/test_hypotheses.txt (greedy, as words)
+        training steps, target tokens, loss) and DIR_OUT/test_hypotheses.txt (greedy, as words).
+        --ddp-ranks N: N processes (torch.multiprocessing) with DistributedDataParallel over gloo,
+        --threads each, as tessera under mpirun (docs/distributed.md §1): each rank takes its
+        contiguous rows of every exported global batch (tessera's shard_range) and weights its mean
+        loss by N n_r / n, its share of the batch's target tokens (one all-reduce per step, which
+        also gives the global loss); rank 0 times and writes. No test decoding with --ddp-ranks.
     translator_reference.py decode --checkpoint FILE --source "tokens ..." [--steps 20] [--reps 15]
         (--source: the model's tokens, space-separated: words, or pieces with subword vocabularies)
         greedy decoding of one sentence with the weights of a tessera checkpoint, PyTorch's usual
@@ -232,7 +237,39 @@ def decode_tokens(ids, target_tokens, subword):
 
 
 # ---------------- commands ----------------
+def shard_range(n, rank, world):
+    """tessera's dist::shard_range: contiguous rows, the first n % world ranks one more."""
+    base, extra = divmod(n, world)
+    begin = rank * base + min(rank, extra)
+    return begin, begin + base + (1 if rank < extra else 0)
+
+
+def run_ranks(train_fn, args):
+    """train_fn(args) in this process, or with --ddp-ranks N > 1 train_fn(args, rank, N) in N processes
+    (torch.multiprocessing) joined in a gloo process group, torch.set_num_threads(--threads) each."""
+    if args.ddp_ranks <= 1:
+        return train_fn(args)
+    import tempfile
+    import torch.multiprocessing as mp
+    with tempfile.TemporaryDirectory() as store:  # the process group's rendezvous file
+        mp.spawn(_rank_main, args=(train_fn, args, os.path.join(store, "init")), nprocs=args.ddp_ranks, join=True)
+
+
+def _rank_main(rank, train_fn, args, store):
+    import torch.distributed as dist
+    torch.set_num_threads(args.threads)
+    dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=args.ddp_ranks)
+    try:
+        train_fn(args, rank, args.ddp_ranks)
+    finally:
+        dist.destroy_process_group()
+
+
 def cmd_train(args):
+    run_ranks(train, args)
+
+
+def train(args, rank=0, world=1):
     with open(os.path.join(args.data, "options.json")) as f:
         options = json.load(f)
     config = options["model"]
@@ -249,6 +286,10 @@ def cmd_train(args):
     torch.manual_seed(options["seed"])
     model = Translator(config)
     parameters = sum(p.numel() for p in model.parameters())
+    trained = model
+    if world > 1:  # rank 0's weights broadcast; 25 MB buckets as tessera; buffers (the positions) are constant
+        import torch.distributed as dist
+        trained = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False, bucket_cap_mb=25)
     adam = torch.optim.Adam(model.parameters(), lr=1.0, betas=tuple(options["adam"]["betas"]), eps=options["adam"]["eps"])
     d, warmup, factor = config["d_model"], options["warmup_steps"], options["lr"]
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -257,25 +298,39 @@ def cmd_train(args):
     model.train()
     for epoch, rows in batches:
         source, target_input, target_output = make_batch(train, rows)  # (not timed: tessera builds
+        tokens = int((target_output != PAD).sum())                      #  its batches before timing too)
         record = epochs.setdefault(epoch, {"epoch": epoch, "seconds": 0.0, "tokens": 0, "loss_sum": 0.0, "steps": 0})
-        start = time.perf_counter()                                     #  its batches before timing too)
-        logits = model(source, target_input)
+        weight = 1.0
+        if world > 1:  # this rank's rows, padded to the global batch's widths as tessera's slice_rows
+            begin, end = shard_range(len(rows), rank, world)
+            if begin == end:  # a batch smaller than the ranks: run row 0 with weight 0 (DDP needs a backward)
+                begin, end, weight = 0, 1, 0.0
+            source, target_input, target_output = source[begin:end], target_input[begin:end], target_output[begin:end]
+        start = time.perf_counter()
+        logits = trained(source, target_input)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target_output.reshape(-1), ignore_index=PAD,
                                label_smoothing=options["label_smoothing"])
+        value = loss.item()
+        if world > 1:  # one all-reduce, as tessera: the global mean loss and the batch's tokens
+            mine = float((target_output != PAD).sum()) * weight
+            sums = torch.tensor([value * mine, mine], dtype=torch.float64)
+            dist.all_reduce(sums)
+            value, weight = float(sums[0] / sums[1]), world * mine / float(sums[1])
+            loss = loss * weight
         adam.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # DDP: the buckets are averaged over the ranks while this runs
         if options["clip_norm"] > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), options["clip_norm"])
         adam.step()
         schedule.step()
-        value = loss.item()
         record["seconds"] += time.perf_counter() - start
-        tokens = int((target_output != PAD).sum())
         record["tokens"] += tokens
         record["loss_sum"] += value * tokens
         record["steps"] += 1
         if not math.isfinite(value):
             sys.exit(f"reference: the loss became {value} at epoch {epoch}")
+    if rank > 0:
+        return
     history = []
     for r in epochs.values():
         history.append({"epoch": r["epoch"], "seconds": r["seconds"], "tokens": r["tokens"], "steps": r["steps"],
@@ -284,7 +339,7 @@ def cmd_train(args):
               f"{history[-1]['tokens_per_second']:.0f} target tokens/s", file=sys.stderr, flush=True)
     os.makedirs(args.out, exist_ok=True)
     hypotheses_seconds = None
-    if not args.max_steps:
+    if not args.max_steps and world == 1:
         start = time.perf_counter()
         hyps = []
         for begin in range(0, len(test), 128):
@@ -296,7 +351,7 @@ def cmd_train(args):
                 f.write(decode_tokens(h, target_tokens, subword) + "\n")
     total_tokens = sum(r["tokens"] for r in history)
     total_seconds = sum(r["seconds"] for r in history)
-    result = {"threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+    result = {"threads": torch.get_num_threads(), "ranks": world, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
               "torch": torch.__version__, "parameters": parameters, "steps": sum(r["steps"] for r in history),
               "history": history, "tokens": total_tokens, "seconds": total_seconds,
               "tokens_per_second": total_tokens / total_seconds, "test_decode_seconds": hypotheses_seconds}
@@ -341,6 +396,8 @@ def main():
     p.add_argument("--data", required=True, help="directory written by `translator export`")
     p.add_argument("--out", required=True)
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (thread calibration)")
+    p.add_argument("--ddp-ranks", type=int, default=1,
+                   help="N processes with DistributedDataParallel (gloo), --threads each; rank 0 reports")
     p = sub.add_parser("decode")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--source", required=True, help="the source sentence as the model's tokens (words or pieces), space-separated")
