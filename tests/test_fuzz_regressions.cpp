@@ -63,8 +63,9 @@ TEST_CASE("fuzz: inputs that once crashed a reader now parse or give tessera::Er
   size_t replayed = 0;
   for (const FuzzTarget& target : fuzz_targets()) {
     for (const fs::path& input : files_in(kFuzzDir / "regressions" / target.name)) {
-      INFO("target ", target.name, ", input ", input.string());
-      CHECK(outcome(target, input).rfind("BUG: ", 0) == std::string::npos);
+      const std::string result = outcome(target, input);
+      INFO("target ", target.name, ", input ", input.string(), ": ", result);
+      CHECK(result.rfind("BUG: ", 0) == std::string::npos);
       ++replayed;
     }
   }

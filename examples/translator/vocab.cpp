@@ -46,6 +46,7 @@ class SentenceFeed : public sentencepiece::SentenceIterator {
 };
 
 std::shared_ptr<const sentencepiece::SentencePieceProcessor> load_processor(const std::string& model) {
+  check_sentencepiece_model(model);
   auto processor = std::make_shared<sentencepiece::SentencePieceProcessor>();
   const sentencepiece::util::Status status = processor->LoadFromSerializedProto(model);
   TS_CHECK(status.ok(), "the subword model does not load: {}", status.ToString());
@@ -275,6 +276,72 @@ Vocab Vocab::load(const std::string& path) {
     return from_json(text);
   } catch (const tessera::Error& e) {
     tessera::fail("Vocab::load: {}: {}", path, e.what());
+  }
+}
+
+namespace {
+// Protocol-buffer wire format (developers.google.com/protocol-buffers/docs/encoding): a message
+// is a sequence of (key = field << 3 | wire type, value); type 0 a varint, 1 eight bytes, 2 a
+// length and that many bytes, 5 four bytes (3 and 4, groups, are not used by ModelProto).
+struct WireReader {
+  std::string_view bytes;
+  size_t at = 0;
+  bool done() const { return at >= bytes.size(); }
+  uint64_t varint() {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      TS_CHECK(at < bytes.size(), "the subword model is damaged (a number runs past the end at byte {})", at);
+      const auto b = static_cast<uint8_t>(bytes[at++]);
+      value |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return value;
+    }
+    tessera::fail("the subword model is damaged (a number longer than 10 bytes at byte {})", at);
+  }
+  // Reads one field; returns its number, and its bytes when it is length-delimited.
+  uint64_t field(std::string_view* payload) {
+    const uint64_t key = varint();
+    const uint64_t type = key & 7;
+    *payload = {};
+    auto skip = [&](uint64_t n) {
+      TS_CHECK(n <= bytes.size() - at, "the subword model is damaged (field {} runs past the end at byte {})",
+               key >> 3, at);
+      at += n;
+    };
+    switch (type) {
+      case 0: varint(); break;
+      case 1: skip(8); break;
+      case 5: skip(4); break;
+      case 2: {
+        const uint64_t n = varint();
+        skip(n);
+        *payload = bytes.substr(at - n, n);
+        break;
+      }
+      default: tessera::fail("the subword model is damaged (wire type {} of field {} at byte {})", type, key >> 3, at);
+    }
+    return key >> 3;
+  }
+};
+}  // namespace
+
+void check_sentencepiece_model(std::string_view model) {
+  // ModelProto: field 1 = repeated SentencePiece { field 1 = piece (string), ... }
+  WireReader top{model};
+  int64_t index = 0;
+  while (!top.done()) {
+    std::string_view message;
+    if (top.field(&message) != 1) continue;
+    WireReader piece_fields{message};
+    std::string_view piece;
+    bool has_piece = false;
+    while (!piece_fields.done()) {
+      std::string_view value;
+      if (piece_fields.field(&value) == 1) piece = value, has_piece = true;
+    }
+    TS_CHECK(has_piece && !piece.empty(), "the subword model is damaged (piece {} is empty)", index);
+    TS_CHECK(piece.find('\0') == std::string_view::npos, "the subword model is damaged (piece {} holds a NUL byte)",
+             index);
+    ++index;
   }
 }
 

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -93,5 +94,11 @@ class Vocab {
   std::string subword_model_;
   std::shared_ptr<const sentencepiece::SentencePieceProcessor> processor_;  // null for words
 };
+
+// Checks a serialized SentencePiece model (a ModelProto) before SentencePiece sees it: well-formed
+// protobuf, and every piece a non-empty string without NUL bytes. libsentencepiece aborts the
+// whole program (std::terminate from its trie builder, not an error status) on an empty piece or
+// one with a NUL byte; found by fuzzing (tests/fuzz). Throws tessera::Error naming the problem.
+void check_sentencepiece_model(std::string_view model);
 
 }  // namespace translator

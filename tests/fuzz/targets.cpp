@@ -100,7 +100,13 @@ void run_vocab_json(std::string_view bytes) { use_vocab(translator::Vocab::from_
 void run_vocab_subword_model(std::string_view bytes) {
   std::string tokens = R"(["<pad>", "<bos>", "<eos>", "<unk>")";
   sentencepiece::SentencePieceProcessor processor;
-  if (processor.LoadFromSerializedProto(bytes).ok()) {
+  bool loads = true;
+  try {
+    translator::check_sentencepiece_model(bytes);  // libsentencepiece aborts on some models it is given
+  } catch (const Error&) {
+    loads = false;
+  }
+  if (loads && processor.LoadFromSerializedProto(bytes).ok()) {
     for (int i = 0; i < processor.GetPieceSize(); ++i) {
       if (processor.IsUnknown(i) || processor.IsControl(i)) continue;
       const std::string piece = processor.IdToPiece(i);
