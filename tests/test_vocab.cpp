@@ -180,7 +180,18 @@ TEST_CASE("vocab: a subword vocabulary survives JSON, and a damaged model is ref
   nlohmann::json bad = parsed;
   bad["subword_model"] = "not base64!";
   CHECK(throws_with([&] { Vocab::from_json(bad.dump()); }, "\"subword_model\": base64_decode"));
-  bad["subword_model"] = examples::base64_encode("garbage bytes");
+  bad["subword_model"] = examples::base64_encode("garbage bytes");  // not protobuf: caught before SentencePiece
+  CHECK(throws_with([&] { Vocab::from_json(bad.dump()); }, "the subword model is damaged (wire type 7 of field 12"));
+  // a well-formed model whose second piece is empty: libsentencepiece would abort the program
+  std::string empty_piece;
+  empty_piece += "\x0a\x05\x0a\x01" "a" "\x10\x01";  // pieces { piece: "a", type: 1 }
+  empty_piece += "\x0a\x02\x10\x01";              // pieces { type: 1 }, no piece string
+  bad["subword_model"] = examples::base64_encode(empty_piece);
+  CHECK(throws_with([&] { Vocab::from_json(bad.dump()); }, "the subword model is damaged (piece 1 is empty)"));
+  CHECK_THROWS_AS(translator::check_sentencepiece_model(std::string("\x0a\x03\x0a\x01\x00", 5)), tessera::Error);
+  CHECK_NOTHROW(translator::check_sentencepiece_model(empty_piece.substr(0, 7)));
+  // a model that is well-formed protobuf but not a usable SentencePiece model: SentencePiece's error
+  bad["subword_model"] = examples::base64_encode(empty_piece.substr(0, 7));
   CHECK(throws_with([&] { Vocab::from_json(bad.dump()); }, "does not load"));
   bad["subword_model"] = 42;
   CHECK(throws_with([&] { Vocab::from_json(bad.dump()); }, "must be a base64 string"));

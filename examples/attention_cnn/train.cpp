@@ -313,6 +313,8 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
       resume_point.restore({&generator, &default_generator()});
     }
     const auto steps_per_epoch = static_cast<int64_t>(batches.size());
+    TS_CHECK(step <= steps_per_epoch, "train: {} says {} steps of epoch {} are done, but the epoch has {}; it was "
+             "written by a run with other data or batch size", options.checkpoint, step, epoch, steps_per_epoch);
     for (auto next = batches.begin() + step; next != batches.end(); ++next) {
       const std::vector<int64_t>& indices = *next;
       ++step;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "examples/common/json_fields.h"
 
 namespace examples {
 
@@ -42,11 +43,11 @@ MidEpoch MidEpoch::from_training_record(const std::string& training_json) {
     const nlohmann::json training = nlohmann::json::parse(training_json);
     if (!training.contains("mid_epoch")) return m;
     const nlohmann::json& j = training.at("mid_epoch");
-    m.epoch = j.at("epoch").get<int64_t>();
-    m.steps = j.at("steps").get<int64_t>();
+    m.epoch = json_epoch(j.at("epoch"));
+    m.steps = json_int64(j.at("steps"));
     m.seconds = j.at("seconds").get<double>();
     m.sums = j.at("sums").get<std::vector<double>>();
-    for (const auto& g : j.at("generators")) m.generators.emplace_back(g.at(0).get<uint64_t>(), g.at(1).get<uint64_t>());
+    for (const auto& g : j.at("generators")) m.generators.emplace_back(json_uint64(g.at(0)), json_uint64(g.at(1)));
   } catch (const nlohmann::json::exception& e) {
     tessera::fail("the training record's mid_epoch entry is damaged ({})", e.what());
   }

@@ -308,6 +308,8 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
       resume_point.restore({&default_generator()});
     }
     const auto steps_per_epoch = static_cast<int64_t>(batches.size());
+    TS_CHECK(step <= steps_per_epoch, "train: {} says {} steps of epoch {} are done, but the epoch has {}; it was "
+             "written by a run with other data or batch size", options.checkpoint, step, epoch, steps_per_epoch);
     for (auto next = batches.begin() + step; next != batches.end(); ++next) {
       const Batch& global = *next;
       ++step;

@@ -248,7 +248,7 @@ Vocab Vocab::from_json(const std::string& text) {
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     tessera::fail("Vocab::from_json: not valid JSON: {}", e.what());
   }
   std::vector<std::string> tokens = tokens_from_json(json);
