@@ -247,7 +247,10 @@ def message_of(stderr):
     """The line that explains the failure: the `error:` line, else the first non-empty one."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
-    return (errors[0] if errors else lines[0]) if lines else "", len(errors)
+    message = (errors[0] if errors else lines[0]) if lines else ""
+    if message.endswith(":") and lines.index(message) + 1 < len(lines):  # a list follows: its first item
+        message += " " + lines[lines.index(message) + 1]
+    return message, len(errors)
 
 
 def run_case(programs, fixtures, case):

@@ -142,7 +142,8 @@ class Chain:
         else:
             time.sleep(self.rng.uniform(0.05, 0.6 * self.train_seconds + 0.5))
         self.stats["kill moments"] += 1
-        if process.poll() is None:
+        killed = process.poll() is None
+        if killed:
             process.send_signal(signal.SIGKILL)
             during_write = bool(pc.temporaries(self.example.run_dir, process.pid))
             self.stats["kills"] += 1
@@ -151,6 +152,7 @@ class Chain:
         process.wait()
         self.check_resume_line(text)
         self.check_after_stop()
+        return killed
 
     def graceful(self, sig, twice=False):
         """SIGINT or SIGTERM during training: exit 128+signal, the message, a whole checkpoint."""
@@ -158,6 +160,7 @@ class Chain:
         seen = wait_for_line(process, r"^epoch \d+/\d+|\bimg\b|batches", 120)
         if seen is None:  # finished before training showed progress
             process.wait()
+            self.check_after_stop()
             return
         time.sleep(self.rng.uniform(0, 0.3 * self.train_seconds))
         process.send_signal(sig)
@@ -168,7 +171,9 @@ class Chain:
         rest = process.stderr.read()
         process.wait()
         text = seen + rest
-        if process.returncode == 0:  # the signal came after training's end
+        if process.returncode in (0, -sig) and not twice:
+            # the signal came after training's end (the checkpoint complete, its default action again)
+            self.check_after_stop()
             return
         check(process.returncode == 128 + sig,
               f"{self.example.name}: exit status {process.returncode} after {signal.Signals(sig).name}, "
@@ -228,7 +233,8 @@ def kill_and_resume(example, kills, graceful, rng):
                     shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
             chain = Chain(example, reference, rng, stats, train_seconds)
         if kind == "kill":
-            chain.sigkill(aimed=detail)
+            while not chain.sigkill(aimed=detail) and not example.finished():
+                pass  # the run ended before the moment: another one, so every planned kill lands
         else:
             chain.graceful(detail, twice=(kind == "double"))
         if example.finished():

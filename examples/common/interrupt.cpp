@@ -104,7 +104,12 @@ int exit_status(int signal) { return 128 + signal; }
 
 void exit_if_stopped() {
   const int signal = stop_signal();
-  if (signal == 0) return;
+  if (signal == 0) {
+    // training is over and its checkpoint complete: from here a signal may stop the program at once
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    return;
+  }
   std::fflush(stdout);
   std::fflush(stderr);
   std::exit(exit_status(signal));

@@ -39,7 +39,9 @@ std::string stop_message(int signal, int64_t global_step, int64_t epoch, int64_t
 int exit_status(int signal);
 
 // When a stop was requested: flushes stdout and stderr and exits with exit_status(). For the
-// program after the training loop returned early; returns otherwise.
+// program after the training loop returned early; otherwise restores the default actions of
+// SIGINT and SIGTERM (the checkpoint is complete: a signal during the final evaluation or report
+// may end the program at once) and returns.
 void exit_if_stopped();
 
 // "SIGINT", "SIGTERM", or "signal N".
