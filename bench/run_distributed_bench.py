@@ -2,7 +2,7 @@
 """Issue 14's measurement: data-parallel training on this machine, tessera and PyTorch.
 
     /usr/bin/python3 bench/run_distributed_bench.py [--build-dir DIR] [--rounds 3] [--bundled-pairs 30000]
-        [--cnn-limit 25600] [--max-wait 2400] [--out runs/bench-distributed] [--no-torch] [--no-write]
+        [--cnn-limit 60000] [--max-wait 2400] [--out runs/bench-distributed] [--no-torch] [--no-write]
 
 Needs `ninja -C DIR examples/translator/translator examples/attention_cnn/attention_cnn` (DIR:
 --build-dir, else $TESSERA_BUILD_DIR, else build), Open MPI, dataset-fashion-mnist, python3-torch.
@@ -117,7 +117,7 @@ def main():
     parser.add_argument("--build-dir", default=os.environ.get("TESSERA_BUILD_DIR", "build"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bundled-pairs", type=int, default=30000, help="translator: pairs of the bundled corpus")
-    parser.add_argument("--cnn-limit", type=int, default=25600, help="attention CNN: training images")
+    parser.add_argument("--cnn-limit", type=int, default=60000, help="attention CNN: training images")
     parser.add_argument("--max-wait", type=float, default=2400, help="seconds to wait for a quiet machine, in all")
     parser.add_argument("--out", default="runs/bench-distributed", help="work directory")
     parser.add_argument("--no-torch", action="store_true", help="tessera only")
