@@ -191,7 +191,10 @@ def main():
                 + f" (other processes: {others:.2f} cores)")
 
     def median(case, config, key="throughput"):
-        values = [r[key] for r in runs.get((case, config), []) if r[key] is not None]
+        """Over the quiet runs (other processes < 0.3 cores), or all when fewer than 2 were quiet."""
+        done = runs.get((case, config), [])
+        quiet = [r for r in done if r["others"] < QUIET_CORES]
+        values = [r[key] for r in (quiet if len(quiet) >= 2 else done) if r[key] is not None]
         return statistics.median(values) if values else None
 
     units = {"translator": "target tokens/s", "attention_cnn": "images/s"}
@@ -233,7 +236,8 @@ def main():
         "DistributedDataParallel over gloo, torch.multiprocessing) with 1 thread each, each rank taking its rows of "
         "the same global batches. ratio = 2×1 / 1×2 throughput. comm wait % = the share of the epoch tessera's rank 0 "
         "spent waiting for the gradient all-reduce (the line the programs print).",
-        f"- Medians of {args.rounds} rounds, the runs alternating (each round reverses the order of the previous).",
+        f"- Medians of {args.rounds} rounds, the runs alternating (each round reverses the order of the previous); "
+        "a run during which other processes used 0.3 cores or more is left out when 2 others of its kind were quiet.",
         "- PyTorch with OMP_WAIT_POLICY=PASSIVE (as the other benches); tessera runs its own thread pool.", "",
     ] + table + ["",
         f"Per-step compute of tessera 1×2 (the cost model's T_c): translator {step_ms['translator']:.1f} ms "
