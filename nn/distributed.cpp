@@ -334,17 +334,21 @@ double global_batch_weight(int64_t local_count) {
 // ---- DistributedDataParallel ----
 
 DistributedDataParallel::DistributedDataParallel(nn::Module& module, const DdpOptions& options) {
-  TS_CHECK(options.bucket_cap_mb > 0, "DistributedDataParallel: bucket_cap_mb must be positive, got {}",
-           options.bucket_cap_mb);
+  TS_CHECK(options.bucket_cap_mb > 0 && options.first_bucket_cap_mb > 0,
+           "DistributedDataParallel: bucket_cap_mb and first_bucket_cap_mb must be positive, got {} and {}",
+           options.bucket_cap_mb, options.first_bucket_cap_mb);
   std::vector<Tensor> parameters;
   for (const Tensor& p : module.parameters())
     if (p.requires_grad()) parameters.push_back(p);
   // Buckets in reverse registration order: the last layers' gradients are final first.
-  const int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(options.bucket_cap_mb * 1e6 / sizeof(scalar_t)));
+  auto floats = [](double mb) { return std::max<int64_t>(1, static_cast<int64_t>(mb * 1e6 / sizeof(scalar_t))); };
+  const int64_t first_cap = std::min(floats(options.first_bucket_cap_mb), floats(options.bucket_cap_mb));
+  const int64_t cap = floats(options.bucket_cap_mb);
   for (size_t k = parameters.size(); k-- > 0;) {
     const int64_t n = parameters[k].numel();
+    const int64_t this_cap = buckets_.size() <= 1 ? first_cap : cap;  // bucket 0 is the small one
     if (buckets_.empty() || (buckets_.back().buffer.size() > 0 &&
-                             static_cast<int64_t>(buckets_.back().buffer.size()) + n > cap))
+                             static_cast<int64_t>(buckets_.back().buffer.size()) + n > this_cap))
       buckets_.emplace_back();
     Bucket& b = buckets_.back();
     Slot s;

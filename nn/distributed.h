@@ -22,7 +22,8 @@
 //   }
 //
 // Buckets (as PyTorch's DDP): the parameters, in reverse order of registration (roughly the
-// order backward finishes them), are packed into buckets of ~25 MB. A hook on each parameter
+// order backward finishes them), are packed into buckets: the first of at most ~1 MiB, so that
+// communication starts early even for a small model, the others ~25 MB. A hook on each parameter
 // (Tensor::register_post_accumulate_grad_hook) copies its gradient into its bucket the moment
 // it is final; when a bucket is full it is all-reduced with MPI_Iallreduce while the backward
 // goes on. Buckets are started strictly in bucket order on every rank (a later bucket that is
@@ -117,6 +118,10 @@ double global_batch_weight(int64_t local_count);
 // ---- gradient averaging ----
 struct DdpOptions {
   double bucket_cap_mb = 25;  // PyTorch's default bucket size
+  // The first bucket (the last layers' gradients, final first) is kept small, as PyTorch's
+  // (1 MiB), so that its all-reduce starts early in the backward even when the whole model would
+  // fit in one bucket; the rest pack into bucket_cap_mb.
+  double first_bucket_cap_mb = 1.048576;
 };
 
 class DistributedDataParallel {

@@ -383,6 +383,22 @@ TEST_CASE("buckets: unused, frozen, tied and one-rank-only parameters, one bucke
   }
 }
 
+// Like PyTorch's DDP, the first bucket (the last layers) holds at most ~1 MiB, so its all-reduce
+// starts early in the backward; the rest pack into bucket_cap_mb. Three 300x300 layers are
+// 3 x 90,300 floats = 1.08 MB: the first bucket takes the last two layers and the first one's bias.
+TEST_CASE("buckets: the first bucket is small, the rest fill bucket_cap_mb, in reverse registration order") {
+  manual_seed(7);
+  nn::Sequential model;
+  for (int i = 0; i < 3; ++i) model.push_back(std::make_shared<nn::Linear>(300, 300));
+  dist::DistributedDataParallel ddp(model);  // defaults: first 1 MiB, then 25 MB
+  CHECK(ddp.num_buckets() == 2);
+  // parameters in registration order: weight, bias of layer 1, 2, 3
+  CHECK(ddp.bucket_of_parameters() == std::vector<int>{1, 0, 0, 0, 0, 0});
+  dist::DistributedDataParallel one_bucket(model, {.bucket_cap_mb = 25, .first_bucket_cap_mb = 25});
+  CHECK(one_bucket.num_buckets() == 1);
+  CHECK_THROWS_AS(dist::DistributedDataParallel(model, {.first_bucket_cap_mb = 0}), Error);
+}
+
 TEST_CASE("a second backward before synchronize_gradients is an error, not a silent double count") {
   if (dist::world_size() == 1) return;  // one process has no hooks: nothing to count
   manual_seed(6);
