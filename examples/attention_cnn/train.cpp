@@ -284,12 +284,9 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
   const bool progress = options.progress && main_rank;
   dist::broadcast_parameters(model);
   dist::DistributedDataParallel ddp(model);
-  auto stop_requested = [&] {  // Ctrl-C / SIGTERM on any rank: all ranks stop after the same step
-    bool stop = examples::stop_signal() != 0;
-    if (!distributed) return stop;
-    std::vector<double> any{stop ? 1.0 : 0.0};
-    dist::all_reduce_sum(any);
-    return any[0] > 0;
+  auto stop_requested = [] {  // Ctrl-C / SIGTERM on any rank: all stop after the same step, on the same signal
+    const auto sum = [](std::vector<double>& values) { dist::all_reduce_sum(values); };
+    return examples::stop_agreed(dist::rank(), dist::world_size(), sum);
   };
 
   const nn::CrossEntropyOptions loss_options{.label_smoothing = options.label_smoothing};
@@ -310,7 +307,10 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
       step = resume_point.steps, seconds_before = resume_point.seconds;
       loss_sum = resume_point.sums.at(0);
       seen = static_cast<int64_t>(resume_point.sums.at(1)), correct = static_cast<int64_t>(resume_point.sums.at(2));
-      resume_point.restore({&generator, &default_generator()});
+      // `generator` is the same on every rank (shared: 1); the default one is this rank's own stream.
+      // No layer of this CNN draws from it (it has no dropout), so a resume on another number of
+      // ranks than wrote the checkpoint changes no draw and needs no note (the translator prints one).
+      resume_point.restore({&generator, &default_generator()}, dist::rank(), 1);
     }
     const auto steps_per_epoch = static_cast<int64_t>(batches.size());
     TS_CHECK(step <= steps_per_epoch, "train: {} says {} steps of epoch {} are done, but the epoch has {}; it was "
@@ -366,12 +366,17 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
         if (bar) bar->finish();
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         examples::MidEpoch mid{epoch, step, seconds_before + seconds,
-                               {loss_sum, static_cast<double>(seen), static_cast<double>(correct)}, {}};
+                               {loss_sum, static_cast<double>(seen), static_cast<double>(correct)}, {}, {}};
         mid.capture({&generator, &default_generator()});
-        if (!main_rank) return history;
-        save_checkpoint(options.checkpoint, model, opt, options, epoch - 1, history, mid);
-        fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), (epoch - 1) * steps_per_epoch + step,
-                                                         epoch, step, steps_per_epoch, options.checkpoint));
+        mid.gather_ranks(dist::all_gather);  // every rank's own stream, for rank 0 to write
+        if (main_rank) {
+          save_checkpoint(options.checkpoint, model, opt, options, epoch - 1, history, mid);
+          const int64_t global_step = (epoch - 1) * steps_per_epoch + step;
+          fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), global_step, epoch, step,
+                                                           steps_per_epoch, options.checkpoint, dist::world_size()));
+        }
+        // one rank exiting with 143 makes mpirun end the job, rank 0 too: none leaves before the file is whole
+        dist::barrier();
         return history;
       }
     }
@@ -401,7 +406,9 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
     if (stop && !options.checkpoint.empty()) {
       if (main_rank)
         fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), epoch * steps_per_epoch, epoch,
-                                                       steps_per_epoch, steps_per_epoch, options.checkpoint));
+                                                       steps_per_epoch, steps_per_epoch, options.checkpoint,
+                                                       dist::world_size()));
+      dist::barrier();  // as above: the checkpoint is whole before any rank exits
       return history;
     }
     if (options.stop_after > 0 && epoch >= options.stop_after) break;

@@ -13,9 +13,13 @@
 // sums, and the state of every random generator the epoch draws from. The epoch's batches are a
 // function of (seed, epoch), so resuming rebuilds them, skips the steps done, restores the sums and
 // the generators, and continues bit for bit.
+//
+// Under mpirun every rank has its own dropout stream, so a mid-epoch checkpoint holds every rank's
+// generator states (gathered to rank 0, which writes it), and on resume each rank restores its own.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -26,20 +30,40 @@
 
 namespace examples {
 
+using GeneratorStates = std::vector<std::pair<uint64_t, uint64_t>>;  // (seed, offset) of each generator
+
 struct MidEpoch {
   int64_t epoch = 0;          // the epoch in progress; 0: none (the checkpoint is at an epoch's end)
   int64_t steps = 0;          // its steps done
   double seconds = 0;         // training time spent in it so far
   std::vector<double> sums;   // the loop's running sums (loss, counts), in the loop's own order
-  std::vector<std::pair<uint64_t, uint64_t>> generators;  // (seed, offset) of each generator
+  GeneratorStates generators;  // rank 0's (in one process, its own)
+  // Under mpirun: every rank's, in rank order (entry 0 is `generators`). Empty in one process and in
+  // checkpoints written before the ranks' states were kept.
+  std::vector<GeneratorStates> generators_by_rank;
 
   bool active() const { return epoch > 0; }
-  // Saves / restores the generators' states, in the order given.
+  // Saves this process's generator states into `generators`, in the order given.
   void capture(std::initializer_list<const tessera::Generator*> from);
-  void restore(std::initializer_list<tessera::Generator*> into) const;
+  // After capture() on every rank (a collective): `all_gather` is dist::all_gather (every rank's
+  // text, in rank order). Sets generators_by_rank to every rank's states and `generators` to rank
+  // 0's; in one process (one text) it leaves them as they are.
+  void gather_ranks(const std::function<std::vector<std::string>(const std::string&)>& all_gather);
+  // Restores rank `rank`'s states into the generators capture() saved, in the same order. The first
+  // `shared` of them are drawn alike by every rank (the attention CNN's batch order and
+  // augmentation), so rank 0's state is every rank's; the rest are the rank's own streams (dropout).
+  // A rank the checkpoint holds no states for (it was written by fewer ranks, or before their states
+  // were kept) takes rank 0's shared states and keeps the fresh per-epoch seeds of its own streams:
+  // it cannot replay draws nobody recorded, and rank 0's stream would give it rank 0's masks.
+  void restore(std::initializer_list<tessera::Generator*> into, int rank = 0, size_t shared = 0) const;
+  // "" at an epoch's end, or when the checkpoint holds the states of as many ranks as the run has
+  // (`world_size`; an old checkpoint counts as one rank's); otherwise a note for rank 0 to print:
+  // the rest of the epoch's dropout masks will differ from an uninterrupted run's.
+  std::string ranks_note(const std::string& checkpoint, int world_size) const;
 
   // JSON object text: {"epoch":..,"steps":..,"seconds":..,"sums":[..],"generators":[[seed,offset],..]}
-  // (doubles printed so they read back bit for bit).
+  // and, under mpirun, "generators_by_rank":[[[seed,offset],..],..] (doubles printed so they read
+  // back bit for bit).
   std::string to_json() const;
   // The "mid_epoch" member of a checkpoint's "training" record; an inactive MidEpoch when there
   // is none (every checkpoint written at an epoch's end). Throws tessera::Error naming what is wrong.

@@ -270,6 +270,8 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     resume_point = examples::MidEpoch::from_training_record(file.metadata.at("training"));
     if (options.progress && dist::is_main())
       fmt::print(stderr, "{}\n", resume_point.resuming_message(options.checkpoint, first_epoch - 1));
+    const std::string note = resume_point.ranks_note(options.checkpoint, dist::world_size());
+    if (dist::is_main() && model.config.dropout > 0 && !note.empty()) fmt::print(stderr, "{}\n", note);
   }
 
   // Data parallelism (nn/distributed.h, docs/distributed.md; in one process none of this does
@@ -279,12 +281,9 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
   const bool progress = options.progress && main_rank;
   dist::broadcast_parameters(model);
   dist::DistributedDataParallel ddp(model);
-  auto stop_requested = [&] {  // Ctrl-C / SIGTERM on any rank: all ranks stop after the same step
-    bool stop = examples::stop_signal() != 0;
-    if (!distributed) return stop;
-    std::vector<double> any{stop ? 1.0 : 0.0};
-    dist::all_reduce_sum(any);
-    return any[0] > 0;
+  auto stop_requested = [] {  // Ctrl-C / SIGTERM on any rank: all stop after the same step, on the same signal
+    const auto sum = [](std::vector<double>& values) { dist::all_reduce_sum(values); };
+    return examples::stop_agreed(dist::rank(), dist::world_size(), sum);
   };
 
   const nn::CrossEntropyOptions loss_options{.ignore_index = 0, .label_smoothing = options.label_smoothing};
@@ -305,7 +304,7 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     if (resume_point.epoch == epoch) {  // continue where a checkpoint written mid-epoch stopped
       step = resume_point.steps, seconds_before = resume_point.seconds;
       loss_sum = resume_point.sums.at(0), tokens = static_cast<int64_t>(resume_point.sums.at(1));
-      resume_point.restore({&default_generator()});
+      resume_point.restore({&default_generator()}, dist::rank());  // this rank's dropout stream
     }
     const auto steps_per_epoch = static_cast<int64_t>(batches.size());
     TS_CHECK(step <= steps_per_epoch, "train: {} says {} steps of epoch {} are done, but the epoch has {}; it was "
@@ -352,12 +351,17 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
                            {"lr", opt.schedule.get_last_lr()}});
       if (stop_requested() && !options.checkpoint.empty()) {  // Ctrl-C: checkpoint this step, stop
         if (bar) bar->finish();
-        examples::MidEpoch mid{epoch, step, seconds_before + seconds, {loss_sum, static_cast<double>(tokens)}, {}};
+        examples::MidEpoch mid{epoch, step, seconds_before + seconds, {loss_sum, static_cast<double>(tokens)}, {}, {}};
         mid.capture({&default_generator()});
-        if (!main_rank) return history;
-        save_checkpoint(options.checkpoint, model, source_vocab, target_vocab, opt, options, epoch - 1, history, mid);
-        fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), (epoch - 1) * steps_per_epoch + step,
-                                                         epoch, step, steps_per_epoch, options.checkpoint));
+        mid.gather_ranks(dist::all_gather);  // every rank's dropout stream, for rank 0 to write
+        if (main_rank) {
+          save_checkpoint(options.checkpoint, model, source_vocab, target_vocab, opt, options, epoch - 1, history, mid);
+          const int64_t global_step = (epoch - 1) * steps_per_epoch + step;
+          fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), global_step, epoch, step,
+                                                           steps_per_epoch, options.checkpoint, dist::world_size()));
+        }
+        // one rank exiting with 143 makes mpirun end the job, rank 0 too: none leaves before the file is whole
+        dist::barrier();
         return history;
       }
     }
@@ -384,7 +388,9 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     if (stop && !options.checkpoint.empty()) {
       if (main_rank)
         fmt::print(stderr, "{}\n", examples::stop_message(examples::stop_signal(), epoch * steps_per_epoch, epoch,
-                                                       steps_per_epoch, steps_per_epoch, options.checkpoint));
+                                                       steps_per_epoch, steps_per_epoch, options.checkpoint,
+                                                       dist::world_size()));
+      dist::barrier();  // as above: the checkpoint is whole before any rank exits
       return history;
     }
   }
