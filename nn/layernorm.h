@@ -10,6 +10,13 @@ namespace tessera::nn {
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
 
+// layer_norm(x + dropout(y, p, training)) in one pass over the rows, forward and backward: the
+// post-norm residual of a Transformer layer (TransformerEncoderLayer/DecoderLayer with
+// norm_first = false). The same bits as the composed ops, and the same draws from the generator.
+Tensor add_dropout_layer_norm(const Tensor& x, const Tensor& y, double p, bool training, const Shape& normalized_shape,
+                              const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), double eps = 1e-5,
+                              Generator* gen = nullptr);
+
 class LayerNorm : public UnaryModule {
  public:
   LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);

@@ -57,11 +57,22 @@ Tensor activate(const Tensor& x, const std::string& name) { return name == "gelu
 void check_activation(const std::string& name) {
   TS_CHECK(name == "relu" || name == "gelu", "Transformer: activation '{}' is not supported (relu or gelu)", name);
 }
-// The position-wise feed-forward block of both layers: dropout(linear2(dropout(act(linear1(x)))))
+// The position-wise feed-forward block of both layers, without its last dropout (the residual
+// connection applies it): linear2(dropout(act(linear1(x))))
 Tensor position_wise_feed_forward(const Tensor& x, Linear& linear1, Linear& linear2, const std::string& activation,
                                   double p, bool train) {
   Tensor h = nn::dropout(activate(linear1.forward(x), activation), p, train);
-  return nn::dropout(linear2.forward(h), p, train);
+  return linear2.forward(h);
+}
+
+// The residual connection around a block's output `branch` (before the block's dropout):
+//   post-norm  norm(x + dropout(branch))   one fused op, forward and backward (nn/layernorm.h)
+//   pre-norm   x + dropout(branch)
+// Both draw the dropout mask at the same point as the composed ops did, so a seed gives the same bits.
+Tensor residual(const Tensor& x, const Tensor& branch, double p, bool train, const LayerNorm* post_norm) {
+  if (!post_norm) return x + nn::dropout(branch, p, train);
+  return add_dropout_layer_norm(x, branch, p, train, post_norm->normalized_shape, post_norm->weight, post_norm->bias,
+                                post_norm->eps);
 }
 }  // namespace
 
@@ -81,7 +92,7 @@ Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) {
   return position_wise_feed_forward(x, *linear1, *linear2, activation, dropout, is_training());
 }
 
-// post-norm: x = norm1(x + SA(x)); x = norm2(x + FF(x))
+// post-norm: x = norm1(x + SA(x)); x = norm2(x + FF(x))   (SA, FF end in dropout)
 // pre-norm:  x = x + SA(norm1(x)); x = x + FF(norm2(x))
 Tensor TransformerEncoderLayer::forward(const Tensor& src, const EncoderCall& call) {
   auto attend = [&](const Tensor& x) {
@@ -89,14 +100,15 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const EncoderCall& ca
     c.attn_mask = call.mask;
     c.key_padding_mask = call.src_key_padding_mask;
     c.is_causal = call.is_causal;
-    return nn::dropout(self_attn->forward(x, x, x, c).output, dropout, is_training());
+    return self_attn->forward(x, x, x, c).output;
   };
+  const bool train = is_training();
   if (norm_first) {
-    Tensor x = src + attend(norm1->forward(src));
-    return x + feed_forward(norm2->forward(x));
+    Tensor x = residual(src, attend(norm1->forward(src)), dropout, train, nullptr);
+    return residual(x, feed_forward(norm2->forward(x)), dropout, train, nullptr);
   }
-  Tensor x = norm1->forward(src + attend(src));
-  return norm2->forward(x + feed_forward(x));
+  Tensor x = residual(src, attend(src), dropout, train, norm1.get());
+  return residual(x, feed_forward(x), dropout, train, norm2.get());
 }
 
 TransformerDecoderLayer::TransformerDecoderLayer(const TransformerOptions& o)
@@ -132,23 +144,23 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
     c.key_padding_mask = call.tgt_key_padding_mask;
     c.is_causal = call.tgt_is_causal;
     if (cache) cache->self_attn.static_kv = false, c.cache = &cache->self_attn;
-    return nn::dropout(self_attn->forward(x, x, x, c).output, dropout, train);
+    return self_attn->forward(x, x, x, c).output;
   };
   auto cross_block = [&](const Tensor& x) {
     MhaCall c;
     c.attn_mask = call.memory_mask;
     c.key_padding_mask = call.memory_key_padding_mask;
     if (cache) cache->cross_attn.static_kv = true, c.cache = &cache->cross_attn;
-    return nn::dropout(multihead_attn->forward(x, memory, memory, c).output, dropout, train);
+    return multihead_attn->forward(x, memory, memory, c).output;
   };
   if (norm_first) {
-    Tensor x = tgt + self_block(norm1->forward(tgt));
-    x = x + cross_block(norm2->forward(x));
-    return x + feed_forward(norm3->forward(x));
+    Tensor x = residual(tgt, self_block(norm1->forward(tgt)), dropout, train, nullptr);
+    x = residual(x, cross_block(norm2->forward(x)), dropout, train, nullptr);
+    return residual(x, feed_forward(norm3->forward(x)), dropout, train, nullptr);
   }
-  Tensor x = norm1->forward(tgt + self_block(tgt));
-  x = norm2->forward(x + cross_block(x));
-  return norm3->forward(x + feed_forward(x));
+  Tensor x = residual(tgt, self_block(tgt), dropout, train, norm1.get());
+  x = residual(x, cross_block(x), dropout, train, norm2.get());
+  return residual(x, feed_forward(x), dropout, train, norm3.get());
 }
 
 TransformerEncoder::TransformerEncoder(const TransformerOptions& o, int64_t n, bool final_norm)

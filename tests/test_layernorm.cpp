@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "nn/dropout.h"
 #include "nn/layernorm.h"
 #include "tests/helpers.h"
 
@@ -257,4 +258,72 @@ TEST_CASE("layer_norm: shape errors name the shapes") {
   CHECK(throws_with([] { nn::layer_norm(zeros({2, 2, 3}), {2, 3}, zeros({6})); }, "weight shape [6]"));
   CHECK(throws_with([] { nn::LayerNorm(Shape{}); }, "must be non-empty"));
   CHECK(throws_with([] { nn::LayerNorm(Shape{0}); }, "must be non-empty"));
+}
+
+// ---------------- the fused residual: layer_norm(x + dropout(y)) ----------------
+
+namespace {
+// x, y, weight, bias that require grad, and the fused or the composed op on them with a generator
+// seeded alike: both must draw the same mask and compute the same bits.
+struct ResidualCase {
+  Tensor x = param({6, 8}, 161), y = param({6, 8}, 162), w = param({8}, 163, 0.5, 1.5), b = param({8}, 164);
+  Tensor run(bool fused, double p, bool training) const {
+    Generator gen(165);
+    if (fused) return nn::add_dropout_layer_norm(x, y, p, training, {8}, w, b, 1e-5, &gen);
+    return nn::layer_norm(x + nn::dropout(y, p, training, &gen), {8}, w, b, 1e-5);
+  }
+};
+}  // namespace
+
+TEST_CASE("add_dropout_layer_norm = layer_norm(x + dropout(y)) to the bit, values and gradients") {
+  for (double p : {0.0, 0.1, 0.5}) {
+    for (bool training : {true, false}) {
+      INFO("p = " << p << ", training = " << training);
+      ResidualCase c;
+      const Tensor g = uniform({6, 8}, -1, 1);
+      std::vector<std::vector<scalar_t>> grads[2];
+      Tensor outs[2];
+      for (int fused = 0; fused < 2; ++fused) {
+        for (Tensor* t : {&c.x, &c.y, &c.w, &c.b}) t->zero_grad();
+        outs[fused] = c.run(fused == 1, p, training);
+        outs[fused].backward(g);
+        for (Tensor* t : {&c.x, &c.y, &c.w, &c.b}) grads[fused].push_back(t->grad().to_vector());
+      }
+      CHECK(outs[0].to_vector() == outs[1].to_vector());
+      for (size_t i = 0; i < grads[0].size(); ++i) CHECK(grads[0][i] == grads[1][i]);
+    }
+  }
+}
+
+TEST_CASE("add_dropout_layer_norm: known answer, dropout off (the sum normalised)") {
+  // x + y = [1, 2, 3] → mean 2, variance 2/3: (s − 2)/√(2/3) = [−√1.5, 0, √1.5]
+  const Tensor out = nn::add_dropout_layer_norm(from_vector({0.5, 3, -1}), from_vector({0.5, -1, 4}), 0.3, false, {3},
+                                                Tensor(), Tensor(), 0);
+  const double r = std::sqrt(1.5);
+  CHECK(all_close(out, {-r, 0, r}, kTol, kTol));
+}
+
+TEST_CASE("add_dropout_layer_norm: gradcheck on x, y, weight and bias, with the mask fixed") {
+  for (double p : {0.0, 0.3}) {
+    INFO("p = " << p);
+    CHECK_GRAD([p](auto& in) {
+      Generator gen(166);  // the same mask on every call
+      return nn::add_dropout_layer_norm(in[0], in[1], p, true, {5}, in[2], in[3], 1e-5, &gen);
+    }, {param({4, 5}, 167), param({4, 5}, 168), param({5}, 169, 0.5, 1.5), param({5}, 170)});
+  }
+  // only the branch requires grad (the residual a constant), multi-dim normalized_shape
+  const Tensor x = uniform({2, 2, 3}, -1, 1);
+  CHECK_GRAD([x](auto& in) {
+    Generator gen(171);
+    return nn::add_dropout_layer_norm(x, in[0], 0.25, true, {2, 3}, Tensor(), Tensor(), 1e-5, &gen);
+  }, {param({2, 2, 3}, 172)});
+}
+
+TEST_CASE("add_dropout_layer_norm: errors name the op and the shapes") {
+  const Tensor a = zeros({2, 3}), b = zeros({3, 2});
+  CHECK_THROWS_WITH_AS(nn::add_dropout_layer_norm(a, b, 0.1, true, {3}), doctest::Contains("must have one shape"),
+                       Error);
+  CHECK_THROWS_WITH_AS(nn::add_dropout_layer_norm(a, a, 0.1, true, {4}),
+                       doctest::Contains("add_dropout_layer_norm: input of shape"), Error);
+  CHECK_THROWS_WITH_AS(nn::add_dropout_layer_norm(a, a, 1.5, true, {3}), doctest::Contains("outside [0, 1]"), Error);
 }

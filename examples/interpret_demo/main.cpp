@@ -13,6 +13,7 @@
 // SVGs of graphs need Graphviz (apt-get install graphviz); the .dot files are written either way.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -30,6 +31,11 @@ void report(const GraphDrawing& d) { std::printf("%d ops, %d leaves: %s\n", d.op
 
 int main(int argc, char** argv) {
   try {
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {  // --help, or anything it does not take
+      std::printf("usage: %s [OUTPUT_DIR]   (default: the current directory)\n"
+                  "draws three autograd graphs and two attention heatmaps into OUTPUT_DIR\n", argv[0]);
+      return argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) ? 0 : 2;
+    }
     const std::filesystem::path out = argc > 1 ? argv[1] : ".";
     std::filesystem::create_directories(out);
     manual_seed(0);
