@@ -4,7 +4,8 @@ training, run as users run it (`mpirun -np 2 … train`), checked end to end (do
 
  1. the translator on 2 ranks learns what one process learns on the same global batches: the
     same loss per epoch (to 1e-3: Adam turns float32 rounding differences of the batch sums into
-    small parameter differences, tests/test_distributed.cpp says why) and validation BLEU;
+    small parameter differences, tests/test_distributed.cpp says why), validation BLEU and final
+    test BLEU (split between the ranks, printed once by rank 0);
  2. a 2-rank run stopped after epoch 1 and resumed equals an uninterrupted 2-rank run, bit for bit
     (the translator; and the attention CNN, stopped with --stop-after, when Fashion-MNIST is
     installed);
@@ -149,8 +150,15 @@ def check_signal_to_one_rank(name, program, train_argv, path, unit, reference, t
 
 with tempfile.TemporaryDirectory() as tmp:
     one, two, stopped = (os.path.join(tmp, d) for d in ("one", "two", "stopped"))
-    must_run([translator, "train", *TINY, "--epochs", "2", "--out", one])
-    must_run(mpi(2, translator, "train", *TINY, "--epochs", "2", "--out", two))
+    out_one = must_run([translator, "train", *TINY, "--epochs", "2", "--out", one])
+    out_two = must_run(mpi(2, translator, "train", *TINY, "--epochs", "2", "--out", two))
+    # the final test score: each rank translates its share, rank 0 alone prints it, once
+    test_one = re.findall(r"test BLEU \(greedy\): ([0-9.]+) on (\d+) sentences", out_one)
+    test_two = re.findall(r"test BLEU \(greedy\): ([0-9.]+) on (\d+) sentences", out_two)
+    check(len(test_one) == 1 and len(test_two) == 1 and test_one[0][1] == test_two[0][1]
+          and abs(float(test_one[0][0]) - float(test_two[0][0])) <= 0.5,
+          f"translator: the test BLEU of 2 ranks (split between them) {test_two} = one process's {test_one} "
+          "(to 0.5), printed once")
     h1 = json.loads(checkpoint(os.path.join(one, "model.safetensors"))[1]["training"])["history"]
     h2 = json.loads(checkpoint(os.path.join(two, "model.safetensors"))[1]["training"])["history"]
     for a, b in zip(h1, h2):

@@ -220,7 +220,8 @@ int main(int argc, char** argv) {
       const auto start = std::chrono::steady_clock::now();
       const std::vector<EpochRecord> history = train(*model, train_set, test_set, options);
       examples::exit_if_stopped();  // stopped by Ctrl-C: train() wrote the checkpoint and said how to resume
-      if (!tessera::dist::is_main()) {  // the other ranks are done: rank 0 scores and writes the page
+      const Evaluation test = evaluate_distributed(*model, test_set);  // every rank scores its share
+      if (!tessera::dist::is_main()) {  // the other ranks are done: rank 0 prints and writes the page
         tessera::dist::finalize();
         return 0;
       }
@@ -229,7 +230,6 @@ int main(int argc, char** argv) {
       for (const EpochRecord& r : history) training_seconds += r.seconds;
       fmt::print("trained {} epochs: {:.1f} s of training ({:.1f} s in this run, evaluations included)\n",
                  history.size(), training_seconds, seconds);
-      const Evaluation test = evaluate(*model, test_set);
       print_evaluation(test, "test set");
       fmt::print("\ncheckpoint: {}\n", checkpoint);
       RunReportOptions report;

@@ -222,22 +222,36 @@ std::string format_confusion(const Evaluation& e, const std::vector<std::string>
   return out;
 }
 
-namespace {
-// Test accuracy with the images shared out among the ranks (one process: evaluate): each rank
-// scores its contiguous part and the counts are summed, so the figure is one process's.
-double test_accuracy(AttentionCNN& model, const LabeledImages& test_set) {
-  if (dist::world_size() == 1) return evaluate(model, test_set).accuracy;
-  const dist::Range mine = dist::shard_range(test_set.count);
+// Each rank scores its contiguous part of the images; one all-reduce sums the loss, the counts, the
+// confusion matrix and the predictions (each in its own place, zeros elsewhere), so every rank ends
+// with one process's figures (the loss to the rounding of the per-rank sums).
+Evaluation evaluate_distributed(AttentionCNN& model, const LabeledImages& data, int64_t batch_size) {
+  if (dist::world_size() == 1) return evaluate(model, data, batch_size);
+  const dist::Range mine = dist::shard_range(data.count);
   LabeledImages part;
-  part.count = mine.size(), part.rows = test_set.rows, part.cols = test_set.cols;
-  const int64_t pixels = test_set.rows * test_set.cols;
-  part.pixels.assign(test_set.pixels.begin() + mine.begin * pixels, test_set.pixels.begin() + mine.end * pixels);
-  part.labels.assign(test_set.labels.begin() + mine.begin, test_set.labels.begin() + mine.end);
-  std::vector<double> correct{part.count > 0 ? evaluate(model, part).accuracy * static_cast<double>(part.count) : 0.0};
-  dist::all_reduce_sum(correct);
-  return correct[0] / static_cast<double>(test_set.count);
+  part.count = mine.size(), part.rows = data.rows, part.cols = data.cols;
+  const int64_t pixels = data.rows * data.cols;
+  part.pixels.assign(data.pixels.begin() + mine.begin * pixels, data.pixels.begin() + mine.end * pixels);
+  part.labels.assign(data.labels.begin() + mine.begin, data.labels.begin() + mine.end);
+  const Evaluation local = evaluate(model, part, batch_size);
+  const int64_t classes = model.config.num_classes, cells = classes * classes;
+  // [loss sum, correct, confusion (classes²), predictions (data.count)]
+  std::vector<double> sums(static_cast<size_t>(2 + cells + data.count), 0.0);
+  sums[0] = local.loss * static_cast<double>(local.count);
+  sums[1] = local.accuracy * static_cast<double>(local.count);
+  for (int64_t i = 0; i < cells; ++i) sums[static_cast<size_t>(2 + i)] = static_cast<double>(local.confusion[static_cast<size_t>(i)]);
+  for (int64_t i = 0; i < local.count; ++i)
+    sums[static_cast<size_t>(2 + cells + mine.begin + i)] = static_cast<double>(local.predictions[static_cast<size_t>(i)]);
+  dist::all_reduce_sum(sums);
+  Evaluation e;
+  e.count = data.count;
+  e.num_classes = classes;
+  e.loss = data.count > 0 ? sums[0] / static_cast<double>(data.count) : 0;
+  e.accuracy = data.count > 0 ? std::round(sums[1]) / static_cast<double>(data.count) : 0;
+  for (int64_t i = 0; i < cells; ++i) e.confusion.push_back(std::llround(sums[static_cast<size_t>(2 + i)]));
+  for (int64_t i = 0; i < data.count; ++i) e.predictions.push_back(std::llround(sums[static_cast<size_t>(2 + cells + i)]));
+  return e;
 }
-}  // namespace
 
 std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_set, const LabeledImages& test_set,
                                const TrainOptions& options) {
@@ -388,7 +402,7 @@ std::vector<EpochRecord> train(AttentionCNN& model, const LabeledImages& train_s
     record.train_loss = loss_sum / static_cast<double>(seen);
     record.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
     dist::broadcast_buffers(model);  // rank 0's running statistics, the ones the checkpoint keeps, everywhere
-    if (options.evaluate_each_epoch && test_set.count > 0) record.test_accuracy = test_accuracy(model, test_set);
+    if (options.evaluate_each_epoch && test_set.count > 0) record.test_accuracy = evaluate_distributed(model, test_set).accuracy;
     history.push_back(record);
     if (progress && distributed)
       fmt::print(stderr, "  {} ranks: {:.2f} MB of gradients all-reduced per step in {} bucket(s); rank 0 waited {:.2f} s "

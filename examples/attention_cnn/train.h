@@ -69,6 +69,10 @@ std::shared_ptr<AttentionCNN> make_model(const ModelConfig& config, uint64_t see
 // evaluation mode (BatchNorm's running statistics), without recording a graph.
 Evaluation evaluate(AttentionCNN& model, const LabeledImages& data, int64_t batch_size = 500, int64_t limit = 0);
 
+// The same under mpirun: a collective (every rank calls it) in which each rank scores its share of
+// the images and every rank gets the whole evaluation; in one process it is evaluate().
+Evaluation evaluate_distributed(AttentionCNN& model, const LabeledImages& data, int64_t batch_size = 500);
+
 // The confusion matrix as a text table with class names (rows: true class, columns: predicted),
 // and each class's accuracy.
 std::string format_confusion(const Evaluation& evaluation, const std::vector<std::string>& class_names);

@@ -222,26 +222,29 @@ struct EvalResult {
   std::vector<std::vector<std::string>> samples;   // source, reference, translation
 };
 
+// The test BLEU, greedy and (o.beam > 1) beam. Under mpirun a collective: every rank translates
+// its share of the sentences (evaluate_bleu_distributed) and rank 0 alone prints.
 EvalResult run_eval(TranslatorModel& model, const Vocab& target_vocab, const Dataset& test, const Options& o,
                     bool print_translations = true) {
+  const bool main_rank = tessera::dist::is_main();
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::vector<std::string>> hyps;
   EvalResult result;
-  result.bleu = evaluate_bleu(model, target_vocab, test, 1, 0, &hyps);
+  result.bleu = evaluate_bleu_distributed(model, target_vocab, test, 1, 0, &hyps);
   result.label = "test BLEU (greedy)";
   const double t_greedy = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print("test BLEU (greedy): {:.2f} on {} sentences ({:.1f} s)\n", result.bleu, test.size(), t_greedy);
+  if (main_rank) fmt::print("test BLEU (greedy): {:.2f} on {} sentences ({:.1f} s)\n", result.bleu, test.size(), t_greedy);
   if (o.beam > 1) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::vector<std::string>> beam_hyps;
-    const double beam = evaluate_bleu(model, target_vocab, test, o.beam, 0, &beam_hyps, 32);
+    const double beam = evaluate_bleu_distributed(model, target_vocab, test, o.beam, 0, &beam_hyps, 32);
     const double t_beam = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    fmt::print("test BLEU (beam {}): {:.2f} ({:.1f} s)\n", o.beam, beam, t_beam);
+    if (main_rank) fmt::print("test BLEU (beam {}): {:.2f} ({:.1f} s)\n", o.beam, beam, t_beam);
     result.label = result.label + fmt::format(" {:.2f}, test BLEU (beam {})", result.bleu, o.beam);
     result.bleu = beam;
     hyps = std::move(beam_hyps);
   }
-  if (print_translations) {
+  if (print_translations && main_rank) {
     fmt::print("sample translations:\n");
     print_samples(test, hyps, o.samples);
   }
@@ -616,15 +619,16 @@ int main(int argc, char** argv) {
     } else if (*train_cmd) {
       apply_real_data_defaults(*train_cmd, o);
       Trained t = run_train(o);
-      if (!tessera::dist::is_main()) {  // the other ranks are done: rank 0 scores and writes the page
-        tessera::dist::finalize();
-        return 0;
-      }
       if (!t.test.size()) {
-        fmt::print("no test sentences: no test score and no report\n");
+        if (tessera::dist::is_main()) fmt::print("no test sentences: no test score and no report\n");
       } else {
-        // the test score, one sentence's pictures and the run's page
+        // the test score (every rank translates its share), then one sentence's pictures and the
+        // run's page (rank 0)
         const EvalResult eval = run_eval(*t.model, t.target_vocab, t.test, o, /*print_translations=*/false);
+        if (!tessera::dist::is_main()) {  // the other ranks are done
+          tessera::dist::finalize();
+          return 0;
+        }
         const std::string example = detokenize(t.test.source_tokens[0]);
         std::vector<std::string> files;
         try {

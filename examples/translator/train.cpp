@@ -199,12 +199,13 @@ double evaluate_bleu(TranslatorModel& model, const Vocab& target_vocab, const Da
   return score;
 }
 
-namespace {
-// Validation BLEU with the sentences shared out among the ranks (one process: evaluate_bleu): each
-// rank translates its contiguous part, the translations are gathered in order, and every rank
-// scores all of them, so the score is one process's.
-double validation_bleu(TranslatorModel& model, const Vocab& target_vocab, const Dataset& data, size_t max_sentences) {
-  if (dist::world_size() == 1) return evaluate_bleu(model, target_vocab, data, 1, max_sentences);
+// Each rank translates its contiguous part, the translations are gathered in order, and every rank
+// scores all of them, so the score (and the hypotheses) are one process's.
+double evaluate_bleu_distributed(TranslatorModel& model, const Vocab& target_vocab, const Dataset& data,
+                                 int64_t beam_size, size_t max_sentences,
+                                 std::vector<std::vector<std::string>>* hypotheses, int64_t batch_size) {
+  if (dist::world_size() == 1)
+    return evaluate_bleu(model, target_vocab, data, beam_size, max_sentences, hypotheses, batch_size);
   const size_t n = max_sentences > 0 ? std::min(max_sentences, data.size()) : data.size();
   const dist::Range mine = dist::shard_range(static_cast<int64_t>(n));
   Dataset part;
@@ -212,7 +213,7 @@ double validation_bleu(TranslatorModel& model, const Vocab& target_vocab, const 
   part.source_ids.assign(data.source_ids.begin() + b, data.source_ids.begin() + e);
   part.target_tokens.assign(data.target_tokens.begin() + b, data.target_tokens.begin() + e);
   std::vector<std::vector<std::string>> mine_hyps;
-  if (part.size() > 0) evaluate_bleu(model, target_vocab, part, 1, 0, &mine_hyps);
+  if (part.size() > 0) evaluate_bleu(model, target_vocab, part, beam_size, 0, &mine_hyps, batch_size);
   // sentences separated by \x1e, tokens by \x1f (neither occurs in a token)
   std::string packed;
   for (const auto& sentence : mine_hyps) {
@@ -233,9 +234,10 @@ double validation_bleu(TranslatorModel& model, const Vocab& target_vocab, const 
     }
   }
   const std::vector<std::vector<std::string>> refs(data.target_tokens.begin(), data.target_tokens.begin() + n);
-  return corpus_bleu(hyps, refs).score;
+  const double score = corpus_bleu(hyps, refs).score;
+  if (hypotheses) *hypotheses = std::move(hyps);
+  return score;
 }
-}  // namespace
 
 std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab, const Vocab& target_vocab,
                                const Dataset& train_set, const Dataset& valid_set, const TrainOptions& options) {
@@ -369,7 +371,8 @@ std::vector<EpochRecord> train(TranslatorModel& model, const Vocab& source_vocab
     const double seconds =
         seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double bleu =
-        valid_set.size() > 0 ? validation_bleu(model, target_vocab, valid_set, static_cast<size_t>(options.eval_sentences))
+        valid_set.size() > 0 ? evaluate_bleu_distributed(model, target_vocab, valid_set, 1,
+                                                            static_cast<size_t>(options.eval_sentences))
                              : 0;
     history.push_back({epoch, loss_sum / static_cast<double>(tokens), bleu, seconds,
                        static_cast<double>(tokens) / seconds});

@@ -93,6 +93,14 @@ double evaluate_bleu(TranslatorModel& model, const Vocab& target_vocab, const Da
                      size_t max_sentences = 0, std::vector<std::vector<std::string>>* hypotheses = nullptr,
                      int64_t batch_size = 128);
 
+// The same under mpirun, with the sentences shared out among the ranks and the translations
+// gathered: a collective (every rank calls it), the same score and hypotheses on every rank as
+// evaluate_bleu in one process. In one process it is evaluate_bleu.
+double evaluate_bleu_distributed(TranslatorModel& model, const Vocab& target_vocab, const Dataset& data,
+                                 int64_t beam_size, size_t max_sentences = 0,
+                                 std::vector<std::vector<std::string>>* hypotheses = nullptr,
+                                 int64_t batch_size = 128);
+
 // Reads a checkpoint written by train(); validates that vocabularies and config agree with the
 // tensors (a clear error names the file otherwise).
 Checkpoint load_checkpoint(const std::string& path);
