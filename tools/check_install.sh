@@ -36,7 +36,7 @@ if [ ! -f build-install/build.ninja ]; then
 fi
 meson configure build-install -Dprefix="$prefix" >/dev/null
 say "building tessera's libraries in build-install/ (what meson install installs)"
-ninja -C build-install -j2 engine/libtessera_engine.a nn/libtessera_nn.a >&2
+ninja -C build-install -j2 engine/libtessera_engine.a nn/libtessera_nn.a nn/libtessera_distributed.a >&2
 meson install -C build-install --no-rebuild --quiet
 pc=$(find "$prefix" -name tessera.pc)
 [ -n "$pc" ] || fail "meson install wrote no tessera.pc under $prefix"
@@ -62,6 +62,25 @@ mkdir "$tmp/by_hand"
 c++ -std=c++20 -O2 -Wall -Wextra -Werror "$tmp/project/main.cpp" \
   $(pkg-config --cflags --libs tessera) -o "$tmp/by_hand/mlp"
 run_and_check "$tmp/by_hand"
+say "the distributed layer: c++ ... \$(pkg-config --cflags --libs tessera-distributed), run as one process"
+cat > "$tmp/by_hand/dist.cpp" <<'CPP'
+#include <cstdio>
+
+#include "nn/distributed.h"
+
+int main(int argc, char** argv) {
+  tessera::dist::init(argc, argv);
+  std::vector<double> x{1.0, 2.0};
+  tessera::dist::all_reduce_sum(x);  // one process: the identity
+  std::printf("rank %d of %d, sum %g\n", tessera::dist::rank(), tessera::dist::world_size(), x[0] + x[1]);
+  tessera::dist::finalize();
+  return x[0] + x[1] == 3.0 ? 0 : 1;
+}
+CPP
+# shellcheck disable=SC2046
+c++ -std=c++20 -O2 -Wall -Wextra -Werror "$tmp/by_hand/dist.cpp" \
+  $(pkg-config --cflags --libs tessera-distributed) -o "$tmp/by_hand/dist"
+"$tmp/by_hand/dist" || fail "the distributed program failed"
 unset PKG_CONFIG_PATH
 
 # --- subproject: the same project with this tree as subprojects/tessera ---
