@@ -41,7 +41,8 @@ import sys
 import time
 
 from run_nn_bench import OPENMP_OPENBLAS, system_ticks, torch_env  # /proc/stat sampling, PyTorch's environment
-from run_translator_bench import NCPU, QUIET_CORES, children_ticks, other_cores  # cores other processes use
+from run_translator_bench import (NCPU, QUIET_CORES, built_programs, children_ticks,  # cores other processes use
+                                  other_cores)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -124,13 +125,8 @@ def main():
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results_distributed.md")
     args = parser.parse_args()
 
-    build = os.path.join(ROOT, args.build_dir)
-    translator = os.path.join(build, "examples/translator/translator")
-    cnn = os.path.join(build, "examples/attention_cnn/attention_cnn")
-    for binary in (translator, cnn):
-        if not os.path.exists(binary):
-            raise SystemExit(f"{binary} is missing: ninja -C {args.build_dir} examples/translator/translator "
-                             "examples/attention_cnn/attention_cnn")
+    translator, cnn = built_programs(args.build_dir, "examples/translator/translator",
+                                     "examples/attention_cnn/attention_cnn")
     out = os.path.join(ROOT, args.out)
     os.makedirs(out, exist_ok=True)
     started = time.perf_counter()

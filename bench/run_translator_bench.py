@@ -114,6 +114,16 @@ class QuietBudget:
         return load
 
 
+def built_programs(build_dir, *targets):
+    """Paths of the ninja `targets` in `build_dir` (relative to the tree); exits with the ninja
+    command that builds them when one is missing."""
+    paths = [os.path.join(ROOT, build_dir, target) for target in targets]
+    for path in paths:
+        if not os.path.exists(path):
+            raise SystemExit(f"{path} is missing: ninja -C {build_dir} {' '.join(targets)}")
+    return paths
+
+
 def checkpoint_training(path):
     """The "training" record of a tessera checkpoint (safetensors metadata)."""
     with open(path, "rb") as f:
@@ -147,12 +157,7 @@ def main():
     args = parser.parse_args()
 
     build = os.path.join(ROOT, args.build_dir)
-    translator = os.path.join(build, "examples/translator/translator")
-    bench = os.path.join(build, "bench/bench_translator")
-    for binary in (translator, bench):
-        if not os.path.exists(binary):
-            raise SystemExit(f"{binary} is missing: ninja -C {args.build_dir} examples/translator/translator "
-                             "bench/bench_translator")
+    translator, bench = built_programs(args.build_dir, "examples/translator/translator", "bench/bench_translator")
     out = os.path.join(ROOT, args.out)
     data, tessera_dir, reference_dir = (os.path.join(out, d) for d in ("data", "tessera", "reference"))
     os.makedirs(tessera_dir, exist_ok=True)
